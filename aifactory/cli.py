@@ -1,0 +1,110 @@
+"""The ``aifactory`` command line: size, predict (and, as they land, plan, preflight, verify, report).
+
+Exit codes: 0 success, 2 bad input (one line on stderr naming the file or flag, the field and what
+is allowed), 1 a check that found a blocking problem. No traceback reaches a user for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sizing.errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as bad input (exit 2, one line)."""
+
+    def error(self, message: str) -> Any:
+        raise InputError("command line", self.prog, message)
+
+
+def _build() -> argparse.ArgumentParser:
+    root = _Parser(prog="aifactory", description="Size and provision sovereign AI factories on AWS.")
+    sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("size", help="size a forecast: accelerators, domains, HBM, power and cost per year")
+    s.add_argument("forecast", help="forecast YAML file (see docs/FORECAST.md)")
+    s.add_argument("--platform", action="append", dest="platforms", metavar="ID",
+                   help="platform id (repeatable); default: the forecast's platforms")
+    s.add_argument("--samples", type=int, help="Monte Carlo samples (default: the forecast's, or 10000)")
+    s.add_argument("--seed", type=int, help="random seed (default: the forecast's, or 0)")
+    s.add_argument("--json", action="store_true", help="print the plan as JSON on stdout")
+    s.add_argument("--out", metavar="PLAN.json", help="also write the plan as JSON to this file")
+
+    p = sub.add_parser("predict", help="predict one configuration (the calibration interface)")
+    p.add_argument("--platform", required=True, metavar="ID")
+    p.add_argument("--model", required=True, metavar="NAME")
+    p.add_argument("--precision", required=True, choices=("fp4", "fp8", "bf16"))
+    p.add_argument("--accelerators", required=True, type=int, metavar="N")
+    p.add_argument("--isl", type=float, metavar="T", help="mean input tokens")
+    p.add_argument("--osl", type=float, metavar="T", help="mean output tokens")
+    p.add_argument("--ttft-ms", type=float, metavar="MS")
+    p.add_argument("--tpot-ms", type=float, metavar="MS")
+    p.add_argument("--batch", type=int, metavar="B", help="fix the batch instead of maximising throughput")
+    p.add_argument("--disaggregated", action="store_true", help="prefill on separate accelerators")
+    p.add_argument("--models-file", metavar="FILE", help="YAML mapping of model name to spec, before presets")
+    p.add_argument("--train", action="store_true", help="predict training throughput instead")
+    p.add_argument("--seq-len", type=float, metavar="T", help="training sequence length (with --train)")
+    p.add_argument("--json", action="store_true", help="print JSON (the default output is JSON too)")
+    return root
+
+
+def _size(args: argparse.Namespace) -> int:
+    from sizing.forecast import load_forecast
+    from sizing.plan import make_plan, to_json
+    from sizing.table import render
+
+    forecast = load_forecast(args.forecast)
+    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed)
+    text = to_json(plan)
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(args.out, "--out", f"cannot write the plan: {exc.strerror}") from None
+    sys.stdout.write(text if args.json else render(plan))
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from sizing import models
+    from sizing.predict import predict_inference, predict_training
+
+    extra = models.load_models_file(args.models_file) if args.models_file else {}
+    spec = models.resolve(args.model, extra, args.models_file or "command line", "--model")
+    if args.train:
+        if args.seq_len is None:
+            raise InputError("command line", "--seq-len", "required with --train")
+        result = predict_training(args.platform, spec, args.precision, args.accelerators, args.seq_len)
+    else:
+        for flag, value in (("--isl", args.isl), ("--osl", args.osl)):
+            if value is None:
+                raise InputError("command line", flag, "required for inference (or use --train)")
+        result = predict_inference(args.platform, spec, args.precision, args.accelerators, args.isl, args.osl,
+                                   args.ttft_ms, args.tpot_ms, args.batch, args.disaggregated)
+    sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+COMMANDS = {"size": _size, "predict": _predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _build().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,100 @@
+"""Speed and memory of a national-scale sizing run, end to end (forecast -> plan JSON).
+
+A synthetic forecast of 50 workloads (LLM serving on 12 models, diffusion, training) x 5 years
+x 2 platforms x 10,000 Monte Carlo samples. Prints the median wall time of several runs, the peak
+traced memory (numpy allocations) and the process's peak RSS, and configurations evaluated per
+second. Run: python benchmarks/speed.py [--workloads 50] [--samples 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sizing.forecast import parse_forecast  # noqa: E402
+from sizing.plan import make_plan, to_json  # noqa: E402
+
+MODELS = [
+    ("llama3.1-8b", "fp8"), ("llama3.3-70b", "fp8"), ("llama3.1-405b", "fp8"), ("deepseek-r1", "fp4"),
+    ("deepseek-v3", "fp8"), ("gpt-oss-120b", "fp4"), ("gpt-oss-20b", "fp8"), ("qwen3-8b", "bf16"),
+    ("qwen3-32b", "fp8"), ("qwen3-30b-a3b", "fp8"), ("qwen3-235b-a22b", "fp8"), ("llama3.1-70b", "bf16"),
+]
+APPS = ["chatbot", "software_development", "business_operations", "manufacturing", "custom"]
+
+
+def national_forecast(n_workloads: int, samples: int) -> dict[str, Any]:
+    workloads: list[dict[str, Any]] = []
+    for i in range(n_workloads):
+        if i % 10 == 8:
+            workloads.append({
+                "name": f"images-{i}", "application": "image_generation", "kind": "diffusion_inference",
+                "precision": "bf16", "latency_s": 10,
+                "dit": {"params_b": 12, "steps": 28, "latent_tokens": 4096, "layers": 57, "hidden": 3072},
+                "demand": {"unit": "items_per_s", "base": 10 + i, "growth": 0.4, "uncertainty": {"sigma": 0.3}},
+            })
+        elif i % 10 == 9:
+            workloads.append({
+                "name": f"training-{i}", "application": "custom", "kind": "training", "model": "llama3.3-70b",
+                "precision": "bf16", "tokens_b": 500 + 50 * i, "seq_len": 8192, "deadline_days": 30,
+                "start_year": 2027 + i % 5, "uncertainty": {"sigma": 0.2},
+            })
+        else:
+            model, prec = MODELS[i % len(MODELS)]
+            workloads.append({
+                "name": f"serving-{i}", "application": APPS[i % len(APPS)], "kind": "llm_inference",
+                "model": model, "precision": prec, "input_tokens": 500 + 97 * i, "output_tokens": 200 + 13 * i,
+                "ttft_ms": 2000 + 50 * i, "tpot_ms": 40 + i, "disaggregated": i % 7 == 0,
+                "demand": {"unit": "requests_per_s", "base": 20 + 3 * i, "growth": 0.5,
+                           "uncertainty": {"sigma": 0.3, "sigma_per_year": 0.05}},
+            })
+    return {
+        "name": "benchmark national forecast",
+        "site": {"name": "bench", "region": "eu-central-1", "pue": 1.15, "electricity_usd_per_mwh": 90},
+        "horizon": {"start_year": 2027, "years": 5},
+        "platforms": ["trn3", "gb300_nvl72"],
+        "provision_percentile": 90, "headroom": 0.1,
+        "monte_carlo": {"samples": samples, "seed": 1},
+        "workloads": workloads,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workloads", type=int, default=50)
+    ap.add_argument("--samples", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    doc = national_forecast(args.workloads, args.samples)
+    forecast = parse_forecast(doc, "<benchmark>")
+    make_plan(forecast)  # warm-up: imports, catalog parse
+    times = []
+    plan: dict[str, Any] = {}
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        plan = make_plan(forecast)
+        to_json(plan)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    make_plan(forecast)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    configs = plan["monte_carlo"]["configurations_evaluated"]
+    wall = statistics.median(times)
+    print(f"forecast: {args.workloads} workloads x 5 years x 2 platforms x {args.samples:,} samples")
+    print(f"wall time: median {wall:.3f} s over {args.repeat} runs (min {min(times):.3f}, max {max(times):.3f})")
+    print(f"peak traced memory: {peak / 2**30:.3f} GiB; peak RSS of the process: {rss_gib:.3f} GiB")
+    print(f"configurations evaluated: {configs:,} ({configs / wall:,.0f} per second)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Published measurements (calibration/) and the engine's prediction for each row.
+
+Each row is predicted through the same entry points as ``aifactory predict``; the metric compared
+is the one the row measured: output tokens/s per accelerator (MLPerf offline/interactive/server and
+TensorRT-LLM rows), TPOT at a fixed batch (Neuron tutorial rows), or model TFLOP/s per accelerator
+(training rows, 6 x params x tokens / time).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+from sizing.catalog import Catalog, load_catalog
+from sizing.models import ModelSpec, load_models_file, resolve
+from sizing.predict import predict_inference, predict_training
+
+DEFAULT_DIR = Path(__file__).resolve().parent.parent / "calibration"
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    kind: str  # inference | training
+    platform: str
+    accelerators: int
+    model: str
+    precision: str
+    scenario: str
+    metric: str
+    measured: float
+    isl: float = 0.0
+    osl: float = 0.0
+    ttft_ms: float | None = None
+    tpot_ms: float | None = None
+    batch: int | None = None
+    seq_len: float = 0.0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Result:
+    row: Row
+    predicted: float
+
+    @property
+    def error(self) -> float:
+        """Signed relative error (predicted / measured - 1)."""
+        return self.predicted / self.row.measured - 1.0
+
+
+def _f(value: str) -> float | None:
+    return float(value) if value.strip() else None
+
+
+def load_rows(directory: Path = DEFAULT_DIR) -> list[Row]:
+    rows: list[Row] = []
+    with open(directory / "inference.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            fixed = r["scenario"] == "fixed_batch"
+            metric = "tpot_ms" if fixed else "output_tokens_per_s_per_accelerator"
+            measured = _f(r["measured_tpot_ms"]) if fixed else _f(r["measured_output_tok_s_per_accel"])
+            if measured is None:
+                continue
+            rows.append(Row(
+                id=r["id"], kind="inference", platform=r["platform"], accelerators=int(r["accelerators"]),
+                model=r["model"], precision=r["precision"], scenario=r["scenario"], metric=metric,
+                measured=measured, isl=float(r["isl_mean"]), osl=float(r["osl_mean"]),
+                ttft_ms=_f(r["ttft_limit_ms"]), tpot_ms=_f(r["tpot_limit_ms"]),
+                batch=int(float(r["batch"])) if r["batch"].strip() else None, source=r["source"],
+            ))
+    with open(directory / "training.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            rows.append(Row(
+                id=r["id"], kind="training", platform=r["platform"], accelerators=int(r["accelerators"]),
+                model=r["model"], precision=r["precision"], scenario="training",
+                metric="model_tflops_per_accelerator", measured=float(r["measured_model_tflops_per_accel"]),
+                seq_len=float(r["seq_len"]), source=r["source"],
+            ))
+    return rows
+
+
+def calibration_models(directory: Path = DEFAULT_DIR) -> dict[str, ModelSpec]:
+    return load_models_file(directory / "models.yaml")
+
+
+def predict_row(row: Row, models: dict[str, ModelSpec], catalog: Catalog | None = None) -> Result:
+    catalog = catalog or load_catalog()
+    spec = resolve(row.model, models, "calibration/models.yaml", row.id)
+    if row.kind == "training":
+        out = predict_training(row.platform, spec, row.precision, row.accelerators, row.seq_len, catalog=catalog)
+    else:
+        out = predict_inference(row.platform, spec, row.precision, row.accelerators, row.isl, row.osl,
+                                row.ttft_ms, row.tpot_ms, row.batch, catalog=catalog)
+    return Result(row, float(out[row.metric]))
+
+
+def evaluate_all(directory: Path = DEFAULT_DIR, catalog: Catalog | None = None) -> list[Result]:
+    models = calibration_models(directory)
+    return [predict_row(r, models, catalog) for r in load_rows(directory)]

@@ -1,0 +1,302 @@
+"""The hardware catalog: sourced figures per platform, and Monte Carlo scenarios drawn from them.
+
+`data/hardware.yaml` holds every hardware, price and efficiency figure the engine uses. A figure is
+a value or a low/high range with its kind (published, range, derived, assumption) and source.
+:func:`scenarios` turns the catalog into arrays of shape (platforms, scenarios): scenario 0 is the
+nominal catalog (range midpoints), the others sample uniformly inside each range, so the plan's
+bands include what the sources disagree on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sizing.errors import InputError
+
+PRECISIONS = ("fp4", "fp8", "bf16")
+GIB = 2**30
+KINDS = ("published", "range", "derived", "assumption")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One catalog number: a value, or a low/high range, with where it comes from."""
+
+    low: float
+    high: float
+    kind: str
+    source: str
+    note: str = ""
+
+    @property
+    def nominal(self) -> float:
+        return 0.5 * (self.low + self.high)
+
+    @property
+    def is_range(self) -> bool:
+        return self.high != self.low
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "source": self.source}
+        if self.is_range:
+            out.update(low=self.low, high=self.high)
+        else:
+            out["value"] = self.low
+        if self.note:
+            out["note"] = self.note
+        return out
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achievable fractions of peak for one platform family and software generation."""
+
+    family: str
+    software: str
+    figures: dict[str, Figure]
+
+    def value(self, name: str) -> float:
+        return self.figures[name].nominal
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A platform: one accelerator type in its scale-up domain (UltraServer, NVL72 rack, HGX)."""
+
+    id: str
+    name: str
+    accelerator: str
+    family: str
+    domain_name: str
+    domain_accelerators: int
+    accelerators_per_instance: int
+    instance_type: str
+    instance_type_confirmed: bool
+    calibration_basis: str
+    figures: dict[str, Figure] = field(repr=False)
+    dense_tflops: dict[str, Figure | None] = field(repr=False)
+
+    @property
+    def instances_per_domain(self) -> int:
+        return self.domain_accelerators // self.accelerators_per_instance
+
+    def supports(self, precision: str) -> bool:
+        return self.dense_tflops.get(precision) is not None
+
+    def figure(self, name: str) -> Figure | None:
+        return self.figures.get(name)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    version: str
+    sources: dict[str, str]
+    platforms: dict[str, Platform]
+    precisions: dict[str, dict[str, Any]]
+    efficiency: dict[str, Efficiency]
+    facility: dict[str, Figure]
+    training: dict[str, Figure]
+
+    def platform(self, platform_id: str, *, source: str = "command line", path: str = "platform") -> Platform:
+        if platform_id not in self.platforms:
+            raise InputError(source, path, f"unknown platform {platform_id!r}; allowed: {', '.join(self.platforms)}")
+        return self.platforms[platform_id]
+
+    def efficiency_of(self, platform: Platform) -> Efficiency:
+        return self.efficiency[platform.family]
+
+    def weight_bytes_per_param(self, precision: str) -> float:
+        fig: Figure = self.precisions[precision]["weight_bytes_per_param"]
+        return fig.nominal
+
+    def kv_bytes_per_element(self, precision: str) -> float:
+        fig: Figure = self.precisions[precision]["kv_bytes_per_element"]
+        return fig.nominal
+
+    def attention_rate(self, precision: str) -> str:
+        return str(self.precisions[precision]["attention_rate"])
+
+
+def _figure(raw: Any, where: str) -> Figure:
+    if not isinstance(raw, dict):
+        raise ValueError(f"catalog {where}: expected a mapping with value or low/high, got {raw!r}")
+    kind = raw.get("kind", "published")
+    if kind not in KINDS:
+        raise ValueError(f"catalog {where}: kind {kind!r} not in {KINDS}")
+    if "value" in raw:
+        low = high = float(raw["value"])
+    else:
+        low, high = float(raw["low"]), float(raw["high"])
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"catalog {where}: bad range {low}..{high}")
+    return Figure(low, high, kind, str(raw.get("source", "")), str(raw.get("note", "")))
+
+
+_PLATFORM_FIGURES = (
+    "hbm_gib", "hbm_tb_per_s", "scaleup_tb_per_s", "efa_gbit_per_s_per_instance",
+    "domain_it_power_kw", "domain_capex_usd", "accelerator_hour_usd",
+)
+
+
+def parse_catalog(doc: dict[str, Any]) -> Catalog:
+    """Build a :class:`Catalog` from the parsed hardware.yaml document."""
+    platforms: dict[str, Platform] = {}
+    for pid, raw in doc["platforms"].items():
+        figures = {
+            name: _figure(raw[name], f"{pid}.{name}")
+            for name in _PLATFORM_FIGURES
+            if raw.get(name) is not None
+        }
+        tflops = {
+            prec: (_figure(raw["dense_tflops"][prec], f"{pid}.dense_tflops.{prec}")
+                   if raw["dense_tflops"].get(prec) is not None else None)
+            for prec in PRECISIONS
+        }
+        domain = _figure(raw["domain_accelerators"], f"{pid}.domain_accelerators")
+        per_inst = _figure(raw["accelerators_per_instance"], f"{pid}.accelerators_per_instance")
+        figures["domain_accelerators"] = domain
+        figures["accelerators_per_instance"] = per_inst
+        if int(domain.nominal) % int(per_inst.nominal):
+            raise ValueError(f"catalog {pid}: domain size not a multiple of accelerators per instance")
+        platforms[pid] = Platform(
+            id=pid,
+            name=raw["name"],
+            accelerator=raw["accelerator"],
+            family=raw["family"],
+            domain_name=raw["domain_name"],
+            domain_accelerators=int(domain.nominal),
+            accelerators_per_instance=int(per_inst.nominal),
+            instance_type=raw["instance_type"]["value"],
+            instance_type_confirmed=bool(raw["instance_type"]["confirmed"]),
+            calibration_basis=raw.get("calibration_basis", ""),
+            figures=figures,
+            dense_tflops=tflops,
+        )
+    precisions = {
+        prec: {
+            "weight_bytes_per_param": _figure(spec["weight_bytes_per_param"], f"precisions.{prec}"),
+            "kv_bytes_per_element": _figure(spec["kv_bytes_per_element"], f"precisions.{prec}"),
+            "attention_rate": spec["attention_rate"],
+        }
+        for prec, spec in doc["precisions"].items()
+    }
+    efficiency = {
+        fam: Efficiency(
+            family=fam,
+            software=str(spec["software"]),
+            figures={k: _figure(v, f"efficiency.{fam}.{k}") for k, v in spec.items() if k != "software"},
+        )
+        for fam, spec in doc["efficiency"].items()
+    }
+    for p in platforms.values():
+        if p.family not in efficiency:
+            raise ValueError(f"catalog {p.id}: no efficiency constants for family {p.family!r}")
+    return Catalog(
+        version=str(doc["catalog_version"]),
+        sources=dict(doc["sources"]),
+        platforms=platforms,
+        precisions=precisions,
+        efficiency=efficiency,
+        facility={k: _figure(v, f"facility.{k}") for k, v in doc["facility"].items()},
+        training={k: _figure(v, f"training.{k}") for k, v in doc["training"].items()},
+    )
+
+
+@lru_cache(maxsize=1)
+def load_catalog() -> Catalog:
+    """The catalog shipped in the package (read once per process)."""
+    text = resources.files("sizing").joinpath("data/hardware.yaml").read_text(encoding="utf-8")
+    return parse_catalog(yaml.safe_load(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios: the catalog as arrays over (platform, scenario)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scenarios:
+    """Catalog figures as float64 arrays of shape (P, K); scenario 0 is the nominal catalog.
+
+    Units are SI in the arrays (bytes, bytes/s, FLOP/s, W, USD) whatever the catalog stores.
+    """
+
+    platform_ids: tuple[str, ...]
+    domain_accelerators: np.ndarray  # (P,) int
+    accelerators_per_instance: np.ndarray  # (P,) int
+    hbm_bytes: np.ndarray
+    hbm_bytes_per_s: np.ndarray
+    peak_flops: np.ndarray  # (P, K, 3) for fp4, fp8, bf16; NaN where unsupported
+    scaleup_bytes_per_s: np.ndarray
+    scaleout_bytes_per_s: np.ndarray  # EFA per accelerator
+    domain_power_w: np.ndarray
+    domain_capex_usd: np.ndarray  # NaN where no capex figure
+    accelerator_hour_usd: np.ndarray  # NaN where no price
+    facility_capex_usd_per_w: np.ndarray  # (K,)
+    residual: np.ndarray  # lognormal multiplier on throughput; 1 in scenario 0
+    eff: dict[str, np.ndarray]  # efficiency constant name -> (P, 1)
+
+    @property
+    def count(self) -> int:
+        return int(self.hbm_bytes.shape[1])
+
+
+def _draw(fig: Figure | None, u: np.ndarray) -> np.ndarray:
+    """Values of a figure at uniform quantiles ``u`` (scenario 0 gets the midpoint)."""
+    if fig is None:
+        return np.full(u.shape, np.nan)
+    out = fig.low + (fig.high - fig.low) * u
+    out[0] = fig.nominal
+    return out
+
+
+def scenarios(catalog: Catalog, platform_ids: list[str], count: int, rng: np.random.Generator) -> Scenarios:
+    """Draw ``count`` catalog scenarios for the given platforms (deterministic for a given rng)."""
+    P, K = len(platform_ids), count
+    plats = [catalog.platforms[p] for p in platform_ids]
+    n_fields = 8
+    u = rng.random((P, n_fields, K))
+    z = rng.standard_normal((P, K))
+    u_fac = rng.random(K)
+
+    def per(field_index: int, name: str, scale: float) -> np.ndarray:
+        return np.stack([_draw(p.figure(name), u[i, field_index].copy()) * scale for i, p in enumerate(plats)])
+
+    peak = np.full((P, K, 3), np.nan)
+    for i, p in enumerate(plats):
+        for j, prec in enumerate(PRECISIONS):
+            fig = p.dense_tflops[prec]
+            if fig is not None:
+                peak[i, :, j] = _draw(fig, u[i, 7].copy()) * 1e12
+    sigma = np.array([catalog.efficiency_of(p).value("residual_sigma") for p in plats])[:, None]
+    residual = np.exp(sigma * z - 0.5 * sigma**2)
+    residual[:, 0] = 1.0
+    eff_names = sorted({name for e in catalog.efficiency.values() for name in e.figures})
+    eff = {
+        name: np.array([[catalog.efficiency_of(p).value(name)] for p in plats])
+        for name in eff_names
+    }
+    fac = _draw(catalog.facility["facility_capex_usd_per_it_mw"], u_fac.copy()) / 1e6
+    return Scenarios(
+        platform_ids=tuple(platform_ids),
+        domain_accelerators=np.array([p.domain_accelerators for p in plats]),
+        accelerators_per_instance=np.array([p.accelerators_per_instance for p in plats]),
+        hbm_bytes=per(0, "hbm_gib", GIB),
+        hbm_bytes_per_s=per(1, "hbm_tb_per_s", 1e12),
+        peak_flops=peak,
+        scaleup_bytes_per_s=per(2, "scaleup_tb_per_s", 1e12),
+        scaleout_bytes_per_s=per(6, "efa_gbit_per_s_per_instance", 1e9 / 8)
+        / np.array([[p.accelerators_per_instance] for p in plats]),
+        domain_power_w=per(3, "domain_it_power_kw", 1e3),
+        domain_capex_usd=per(4, "domain_capex_usd", 1.0),
+        accelerator_hour_usd=per(5, "accelerator_hour_usd", 1.0),
+        facility_capex_usd_per_w=fac,
+        residual=residual,
+        eff=eff,
+    )

@@ -1,0 +1,362 @@
+"""The sizing engine: forecast -> accelerators per workload, year, Monte Carlo sample and platform.
+
+Two stages, both as whole arrays:
+
+1. Performance (demand-independent): every inference workload x platform x catalog scenario x
+   replica size x batch is evaluated (``sizing.llm``, ``sizing.diffusion``) and reduced to the
+   best throughput per replica size. Training workloads get accelerators for their deadline.
+2. Demand: every workload x year x sample x platform x replica size gets the replicas it needs
+   (``ceil(demand x (1 + headroom) / per-replica throughput)``) and the accelerators those occupy
+   once packed into scale-up domains (see :func:`slot_accelerators`); the cheapest replica size
+   wins per sample. Samples are processed in chunks to bound memory, not one at a time.
+
+The result, :class:`Sizing`, is what ``sizing.budget`` turns into domains, power and cost.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from sizing import diffusion, llm, training
+from sizing.catalog import PRECISIONS, Catalog, Scenarios, scenarios
+from sizing.errors import InputError
+from sizing.forecast import (
+    DiffusionWorkload,
+    Forecast,
+    LlmWorkload,
+    TrainingWorkload,
+    Uncertainty,
+)
+from sizing.models import ModelArrays
+
+MAX_SCENARIOS = 32
+CHUNK_ELEMENTS = 6_000_000
+SECONDS_PER_YEAR = 365.0 * 86400.0
+
+
+def slot_accelerators(sizes: np.ndarray, domain: np.ndarray) -> np.ndarray:
+    """Accelerators a replica of ``sizes`` really occupies once packed into domains.
+
+    A replica must not straddle domains, so a domain of D holds floor(D/n) replicas of n and
+    each occupies D/floor(D/n) (a 48-chip replica takes a whole 72-GPU rack); a replica larger
+    than a domain takes whole domains. Different workloads share the leftover domains.
+    """
+    d = domain.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inside = d / np.floor(d / sizes)
+        across = np.ceil(sizes / d) * d
+    return np.where(sizes <= d, inside, across)
+
+
+@dataclass(frozen=True)
+class InferenceDetail:
+    """Nominal-scenario serving configuration per (workload, platform, replica size)."""
+
+    batch: np.ndarray
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    bound: np.ndarray  # index into llm.BOUNDS, -1 for diffusion (compute)
+    memory_bytes: np.ndarray
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """Everything the budget needs, as arrays over (workload, year, platform, sample)."""
+
+    forecast: Forecast
+    platform_ids: tuple[str, ...]
+    scenarios: Scenarios
+    scenario_of_sample: np.ndarray  # (S,) index into scenarios
+    workload_names: tuple[str, ...]
+    workload_kinds: tuple[str, ...]
+    in_factory: np.ndarray  # (W,) bool: not at the edge
+    sizes: np.ndarray  # (P, Nc) replica sizes, NaN padded
+    slot: np.ndarray  # (P, Nc) accelerators each replica occupies
+    accelerators: np.ndarray  # (W, Y, P, S) slot accelerators
+    hbm_required_bytes: np.ndarray  # (W, Y, P, S)
+    busy_fraction: np.ndarray  # (W,) share of the year the capacity is busy on average
+    mean_to_peak: np.ndarray  # (W,) mean demand / peak demand (0 for training)
+    output_tokens_per_s: np.ndarray  # (W, Y, S) peak demand in output tokens/s (0 for non-LLM)
+    tokens_per_output_token: np.ndarray  # (W,) (input + output) / output for LLMs, else 0
+    nominal_choice: np.ndarray  # (W, Y, P) index into sizes at P50 demand, nominal catalog; -1 none
+    nominal_replicas: np.ndarray  # (W, Y, P)
+    detail: InferenceDetail  # (Wi, P, Nc) for inference workloads (first Wi of W)
+    training_accelerators_nominal: np.ndarray  # (Wt, P) real-valued need at nominal scenario
+    configurations: int
+
+
+def workload_normals(seed: int, name: str, samples: int) -> np.ndarray:
+    """Standard normals for one workload, from a stream keyed on the seed and the workload's name:
+    adding, removing or reordering other workloads leaves its samples unchanged (common random
+    numbers, so two forecasts compare like for like)."""
+    return np.random.default_rng([seed, 1, zlib.crc32(name.encode("utf-8"))]).standard_normal(samples)
+
+
+def _sigma_by_year(u: Uncertainty, n_years: int) -> np.ndarray:
+    return u.sigma + u.sigma_per_year * np.arange(n_years)
+
+
+def _lognormal(point: np.ndarray, uncertainty: list[Uncertainty], z: np.ndarray) -> np.ndarray:
+    """Demand samples (W, Y, S): the point forecast is the median; one z per workload and sample
+    is shared across years (a high path stays high)."""
+    n_years = point.shape[1]
+    sig = np.stack([_sigma_by_year(u, n_years) for u in uncertainty])  # (W, Y)
+    med = np.array([u.median_factor for u in uncertainty])[:, None, None]
+    return point[:, :, None] * med * np.exp(sig[:, :, None] * z[:, None, :])
+
+
+def _candidate_sizes(catalog: Catalog, platform_ids: list[str]) -> np.ndarray:
+    lists = [llm.replica_sizes(catalog.platforms[p].domain_accelerators) for p in platform_ids]
+    width = max(len(x) for x in lists)
+    out = np.full((len(lists), width), np.nan)
+    for i, x in enumerate(lists):
+        out[i, : len(x)] = x
+    return out
+
+
+def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
+                     usable: float) -> tuple[llm.BestPerSize, int]:
+    cases = llm.LlmCases.of(
+        catalog, [w.model for w in ws], [w.precision for w in ws], [w.input_tokens for w in ws],
+        [w.output_tokens for w in ws], [w.ttft_ms for w in ws], [w.tpot_ms for w in ws],
+        [w.disaggregated for w in ws],
+    )
+    grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)
+    return llm.best_batch(grid), int(grid.feasible.size)
+
+
+def _diffusion_performance(catalog: Catalog, ws: list[DiffusionWorkload], sc: Scenarios, sizes: np.ndarray,
+                           usable: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    prec = np.array([PRECISIONS.index(w.precision) for w in ws])
+    peak = np.moveaxis(sc.peak_flops[:, :, prec], 2, 0)
+    weight_bytes = np.array([w.weight_params_b * 1e9 * catalog.weight_bytes_per_param(w.precision) for w in ws])
+    latency = np.array([np.inf if w.latency_s is None else w.latency_s for w in ws])
+    thr, feasible = diffusion.replica_throughput(
+        np.array([w.flops_per_item for w in ws]), weight_bytes, latency, sizes, peak,
+        sc.eff["prefill_compute_fraction"], sc.hbm_bytes, usable,
+    )
+    memory = np.broadcast_to(weight_bytes[:, None, None, None], thr.shape)
+    return thr, feasible, memory
+
+
+def _check_feasible(forecast: Forecast, ws: list, feasible: np.ndarray, platform_ids: list[str],
+                    what: str) -> None:
+    """A workload that fits no replica on a platform (nominal catalog) is an input error."""
+    ok = np.asarray(feasible[:, :, 0, :].any(axis=-1))  # (W, P)
+    for i, w in enumerate(ws):
+        for j, pid in enumerate(platform_ids):
+            if not ok[i, j]:
+                raise InputError(
+                    forecast.source, w.path,
+                    f"{what} {w.name!r} cannot be served on {pid}: no replica of up to "
+                    f"16 scale-up domains holds it within its targets (precision {w.precision}"
+                    f"{', unsupported there' if not _supports(pid, w.precision) else ''}). "
+                    "Relax ttft_ms/tpot_ms/latency_s, change precision, or leave the platform out "
+                    "with --platform",
+                )
+
+
+def _supports(pid: str, precision: str) -> bool:
+    from sizing.catalog import load_catalog
+
+    return load_catalog().platforms[pid].supports(precision)
+
+
+def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int) -> Sizing:
+    """Size every workload on every platform for every year and Monte Carlo sample."""
+    rng = np.random.default_rng([seed, 0])
+    K = min(MAX_SCENARIOS, samples)
+    sc = scenarios(catalog, platform_ids, K, rng)
+    scenario_of_sample = np.arange(samples) % K
+    usable = catalog.facility["usable_hbm_fraction"].nominal
+    sizes = _candidate_sizes(catalog, platform_ids)
+    slot = slot_accelerators(sizes, sc.domain_accelerators[:, None])
+    years = forecast.years
+    Y, P, S = len(years), len(platform_ids), samples
+
+    llm_ws: list[LlmWorkload] = forecast.of_kind("llm_inference")
+    dif_ws: list[DiffusionWorkload] = forecast.of_kind("diffusion_inference")
+    trn_ws: list[TrainingWorkload] = forecast.of_kind("training")
+    inf_ws: list[LlmWorkload | DiffusionWorkload] = [*llm_ws, *dif_ws]
+    all_ws = [*inf_ws, *trn_ws]
+    Wi, Wt = len(inf_ws), len(trn_ws)
+    Nc = sizes.shape[1]
+    configurations = 0
+
+    # -- stage 1: performance per replica size ------------------------------------------------
+    thr_parts, mem_parts = [], []
+    det_batch, det_ttft, det_tpot, det_bound = [], [], [], []
+    if llm_ws:
+        best, n_cfg = _llm_performance(catalog, llm_ws, sc, sizes, usable)
+        configurations += n_cfg
+        _check_feasible(forecast, llm_ws, best.feasible, platform_ids, "workload")
+        thr_parts.append(best.output_tokens_per_s)
+        mem_parts.append(best.memory_bytes)
+        det_batch.append(best.batch[:, :, 0])
+        det_ttft.append(best.ttft_s[:, :, 0])
+        det_tpot.append(best.tpot_s[:, :, 0])
+        det_bound.append(best.bound[:, :, 0])
+    if dif_ws:
+        thr_d, feas_d, mem_d = _diffusion_performance(catalog, dif_ws, sc, sizes, usable)
+        configurations += int(thr_d.size)
+        _check_feasible(forecast, dif_ws, feas_d, platform_ids, "workload")
+        thr_parts.append(thr_d)
+        mem_parts.append(mem_d)
+        shape = (len(dif_ws), P, Nc)
+        det_batch.append(np.ones(shape))
+        lat = np.where(thr_d[:, :, 0] > 0, 1.0 / np.where(thr_d[:, :, 0] > 0, thr_d[:, :, 0], 1.0), np.nan)
+        det_ttft.append(lat)
+        det_tpot.append(np.full(shape, np.nan))
+        det_bound.append(np.ones(shape, dtype=int))  # compute
+    if Wi:
+        thr = np.concatenate(thr_parts) * sc.residual[None, :, :, None]
+        mem_rep = np.concatenate(mem_parts)
+        # a catalog scenario where nothing fits falls back to the nominal one (k = 0)
+        none_fit = ~(thr > 0).any(axis=-1, keepdims=True)
+        thr = np.where(none_fit, thr[:, :, :1, :], thr)
+    else:
+        thr = np.zeros((0, P, K, Nc))
+        mem_rep = np.zeros((0, P, K, Nc))
+    detail = InferenceDetail(
+        batch=np.concatenate(det_batch) if det_batch else np.zeros((0, P, Nc)),
+        ttft_s=np.concatenate(det_ttft) if det_ttft else np.zeros((0, P, Nc)),
+        tpot_s=np.concatenate(det_tpot) if det_tpot else np.zeros((0, P, Nc)),
+        bound=np.concatenate(det_bound) if det_bound else np.zeros((0, P, Nc), dtype=int),
+        memory_bytes=mem_rep[:, :, 0, :] if Wi else np.zeros((0, P, Nc)),
+    )
+
+    # -- demand samples -------------------------------------------------------------------------
+    z = np.stack([workload_normals(seed, w.name, S) for w in all_ws]) if all_ws else np.zeros((0, S))
+    point = np.array([[w.demand.per_year[y] for y in years] for w in inf_ws]).reshape(Wi, Y)
+    to_tokens = np.array([w.output_tokens if (isinstance(w, LlmWorkload) and w.demand.unit == "requests_per_s")
+                          else 1.0 for w in inf_ws])
+    demand = _lognormal(point * to_tokens[:, None], [w.demand.uncertainty for w in inf_ws], z[:Wi])
+    scale = 1.0 + forecast.headroom
+
+    # -- stage 2: replicas and slot accelerators, chunked over samples ---------------------------
+    acc = np.zeros((len(all_ws), Y, P, S))
+    hbm = np.zeros((len(all_ws), Y, P, S))
+    safe_thr = np.where(thr > 0, thr, np.nan)
+    chunk = max(1, CHUNK_ELEMENTS // max(1, Wi * Y * P * Nc))
+    slot_b = slot[None, None, :, None, :]
+    for start in range(0, S, chunk):
+        s = slice(start, min(S, start + chunk))
+        k = scenario_of_sample[s]
+        thr_s = safe_thr[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc)
+        d = demand[:, :, None, s, None] * scale  # (Wi, Y, 1, Sc, 1)
+        replicas = np.ceil(d / thr_s)
+        cost = np.where(np.isnan(replicas), np.inf, replicas * slot_b)
+        best = np.argmin(cost, axis=-1)[..., None]
+        acc[:Wi, :, :, s] = np.take_along_axis(cost, best, axis=-1)[..., 0]
+        mem = mem_rep[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc)
+        chosen_reps = np.take_along_axis(np.nan_to_num(replicas, nan=0.0), best, axis=-1)[..., 0]
+        chosen_mem = np.take_along_axis(np.broadcast_to(mem, replicas.shape), best, axis=-1)[..., 0]
+        hbm[:Wi, :, :, s] = chosen_reps * chosen_mem
+        configurations += int(replicas.size)
+
+    # nominal configuration per workload/year/platform at the P50 demand
+    nominal_choice = np.full((len(all_ws), Y, P), -1)
+    nominal_replicas = np.zeros((len(all_ws), Y, P))
+    if Wi:
+        med = point * to_tokens[:, None] * np.array([w.demand.uncertainty.median_factor for w in inf_ws])[:, None]
+        reps = np.ceil(med[:, :, None, None] * scale / safe_thr[:, None, :, 0, :])
+        cost = np.where(np.isnan(reps), np.inf, reps * slot[None, None])
+        choice = np.argmin(cost, axis=-1)
+        nominal_choice[:Wi] = np.where(med[:, :, None] > 0, choice, -1)
+        nominal_replicas[:Wi] = np.take_along_axis(np.nan_to_num(reps, nan=0.0), choice[..., None], axis=-1)[..., 0]
+
+    # -- training -------------------------------------------------------------------------------
+    trn_nominal = np.zeros((Wt, P))
+    if trn_ws:
+        trn_acc, trn_hbm, trn_nominal = _training(catalog, forecast, trn_ws, sc, scenario_of_sample, z[Wi:],
+                                                  usable, scale)
+        acc[Wi:] = trn_acc
+        hbm[Wi:] = trn_hbm
+        configurations += int(trn_acc.size)
+
+    busy = np.array(
+        [w.mean_to_peak for w in inf_ws]
+        + [min(1.0, w.deadline_days / 365.0 / max(1, len(w.years))) if w.years else 0.0 for w in trn_ws]
+    )
+    out_tok = np.zeros((len(all_ws), Y, S))
+    is_llm_tokens = np.array([isinstance(w, LlmWorkload) for w in inf_ws], dtype=bool)
+    out_tok[:Wi] = np.where(is_llm_tokens[:, None, None], demand, 0.0)
+    tok_ratio = np.array(
+        [(w.input_tokens + w.output_tokens) / w.output_tokens if isinstance(w, LlmWorkload) else 0.0
+         for w in all_ws]
+    )
+    return Sizing(
+        forecast=forecast,
+        platform_ids=tuple(platform_ids),
+        scenarios=sc,
+        scenario_of_sample=scenario_of_sample,
+        workload_names=tuple(w.name for w in all_ws),
+        workload_kinds=tuple(w.kind for w in all_ws),
+        in_factory=np.array([w.placement != "edge" for w in all_ws], dtype=bool),
+        sizes=sizes,
+        slot=slot,
+        accelerators=acc,
+        hbm_required_bytes=hbm,
+        busy_fraction=busy,
+        mean_to_peak=np.array([w.mean_to_peak for w in inf_ws] + [0.0] * Wt),
+        output_tokens_per_s=out_tok,
+        tokens_per_output_token=tok_ratio,
+        nominal_choice=nominal_choice,
+        nominal_replicas=nominal_replicas,
+        detail=detail,
+        training_accelerators_nominal=trn_nominal,
+        configurations=configurations,
+    )
+
+
+def training_need(catalog: Catalog, models: ModelArrays, precisions: list[str], tokens: np.ndarray,
+                  seq_len: np.ndarray, deadline_s: np.ndarray, sc: Scenarios,
+                  usable: float) -> np.ndarray:
+    """Real-valued accelerators per (run, platform, scenario, tokens sample).
+
+    ``tokens`` is (Wt, X) samples; returns (Wt, P, K, X) before residual and packing.
+    """
+    prec = np.array([PRECISIONS.index(p) for p in precisions])
+    peak = np.moveaxis(sc.peak_flops[:, :, prec], 2, 0)  # (Wt, P, K)
+    ratio = np.where(np.array(precisions)[:, None, None] == "fp8", sc.eff["fp8_training_mfu_ratio"][None], 1.0)
+    total = tokens * training.flops_per_token(models, seq_len)[:, None]  # (Wt, X)
+    n = training.accelerators_for_deadline(
+        total[:, None, None, :], deadline_s[:, None, None, None], peak[..., None],
+        sc.eff["mfu_at_1024"][None, :, :, None], sc.eff["mfu_scale_exponent"][None, :, :, None],
+        ratio[..., None],
+    )
+    n = n / sc.residual[None, :, :, None]
+    floor = training.memory_floor(
+        models.total_params[:, None, None, None], catalog.training["state_bytes_per_param"].nominal,
+        catalog.training["activation_overhead"].nominal, sc.hbm_bytes[None, :, :, None], usable,
+    )
+    return np.maximum(n, floor)
+
+
+def _training(catalog: Catalog, forecast: Forecast, ws: list[TrainingWorkload], sc: Scenarios,
+              scenario_of_sample: np.ndarray, z: np.ndarray, usable: float,
+              scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    years = forecast.years
+    P, S = len(sc.platform_ids), z.shape[1]
+    models = ModelArrays.of([w.model for w in ws])
+    med = np.array([w.tokens_b * 1e9 * w.uncertainty.median_factor for w in ws])
+    sig = np.array([w.uncertainty.sigma for w in ws])
+    tokens = med[:, None] * np.exp(sig[:, None] * z)  # (Wt, S)
+    seq = np.array([w.seq_len for w in ws])
+    deadline = np.array([w.deadline_days * 86400.0 for w in ws])
+    precs = [w.precision for w in ws]
+    # (Wt, P, K, S) is small: K scenarios x S samples only for the few training runs
+    need_all = training_need(catalog, models, precs, tokens, seq, deadline, sc, usable)
+    need = need_all[:, :, scenario_of_sample, np.arange(S)] * scale  # (Wt, P, S)
+    domain = sc.domain_accelerators[None, :, None].astype(float)
+    rounded = np.where(need <= domain, 2.0 ** np.ceil(np.log2(np.maximum(need, 1.0))), need)
+    slots = slot_accelerators(np.minimum(rounded, np.where(need <= domain, domain, np.inf)), domain)
+    active = np.array([[y in w.years for y in years] for w in ws])  # (Wt, Y)
+    acc = np.where(active[:, :, None, None], slots[:, None], 0.0)
+    state = models.total_params * catalog.training["state_bytes_per_param"].nominal
+    hbm = np.where(active[:, :, None, None], state[:, None, None, None], 0.0) * np.ones((1, 1, P, S))
+    nominal = training_need(catalog, models, precs, med[:, None], seq, deadline, sc, usable)[:, :, 0, 0]
+    return acc, hbm, nominal
