@@ -51,6 +51,12 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--train", action="store_true", help="predict training throughput instead")
     p.add_argument("--seq-len", type=float, metavar="T", help="training sequence length (with --train)")
     p.add_argument("--json", action="store_true", help="print JSON (the default output is JSON too)")
+
+    c = sub.add_parser("calibrate", help="fit the efficiency constants to measurements (writes efficiency.yaml)")
+    c.add_argument("--dir", default="calibration", help="directory with inference.csv, training.csv, models.yaml")
+    c.add_argument("--out", help="where to write (default: the package's sizing/data/efficiency.yaml)")
+    c.add_argument("--check", action="store_true",
+                   help="only check the shipped file equals a fresh fit (exit 1 if not)")
     return root
 
 
@@ -91,7 +97,39 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"size": _size, "predict": _predict}
+def _calibrate(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from sizing.fitting import EFFICIENCY_FILE, dump, efficiency_document, fit
+
+    directory = Path(args.dir)
+    for name in ("inference.csv", "training.csv", "models.yaml"):
+        if not (directory / name).is_file():
+            raise InputError(str(directory / name), "--dir", "missing: a calibration directory holds "
+                             "inference.csv, training.csv and models.yaml")
+    result = fit(directory)
+    text = dump(efficiency_document(result, directory))
+    target = Path(args.out) if args.out else Path(str(resources.files("sizing").joinpath(EFFICIENCY_FILE)))
+    errors = [abs(r.error) for r in result.results]
+    print(f"fitted {len(result.fitted_rows)} rows, held out {len(result.held_out_rows)}; "
+          f"MAPE over all {len(errors)} rows {100 * sum(errors) / len(errors):.1f}%, "
+          f"worst {100 * max(errors):.1f}%")
+    if args.check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != text:
+            print(f"{target} differs from a fresh fit: run `aifactory calibrate` and commit it", file=sys.stderr)
+            return 1
+        print(f"{target} is what the fit produces")
+        return 0
+    try:
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(target), "--out", f"cannot write: {exc.strerror}") from None
+    print(f"wrote {target}")
+    return 0
+
+
+COMMANDS = {"size": _size, "predict": _predict, "calibrate": _calibrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sizing.catalog import Catalog, load_catalog
 from sizing.models import ModelSpec, load_models_file, resolve
-from sizing.predict import predict_inference, predict_training
+from sizing.predict import InferenceQuery, predict_inference_many, predict_training
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "calibration"
 
@@ -63,13 +63,18 @@ def load_rows(directory: Path = DEFAULT_DIR) -> list[Row]:
             measured = _f(r["measured_tpot_ms"]) if fixed else _f(r["measured_output_tok_s_per_accel"])
             if measured is None:
                 continue
-            rows.append(Row(
-                id=r["id"], kind="inference", platform=r["platform"], accelerators=int(r["accelerators"]),
-                model=r["model"], precision=r["precision"], scenario=r["scenario"], metric=metric,
-                measured=measured, isl=float(r["isl_mean"]), osl=float(r["osl_mean"]),
+            common = dict(
+                kind="inference", platform=r["platform"], accelerators=int(r["accelerators"]),
+                model=r["model"], precision=r["precision"], scenario=r["scenario"],
+                isl=float(r["isl_mean"]), osl=float(r["osl_mean"]),
                 ttft_ms=_f(r["ttft_limit_ms"]), tpot_ms=_f(r["tpot_limit_ms"]),
                 batch=int(float(r["batch"])) if r["batch"].strip() else None, source=r["source"],
-            ))
+            )
+            rows.append(Row(id=r["id"], metric=metric, measured=measured, **common))  # type: ignore[arg-type]
+            ttft = _f(r["measured_ttft_ms"])
+            if fixed and ttft is not None:
+                # a second measured metric of the same run: its own row, id "<row>.ttft"
+                rows.append(Row(id=f"{r['id']}.ttft", metric="ttft_ms", measured=ttft, **common))  # type: ignore[arg-type]
     with open(directory / "training.csv", newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
             rows.append(Row(
@@ -85,17 +90,23 @@ def calibration_models(directory: Path = DEFAULT_DIR) -> dict[str, ModelSpec]:
     return load_models_file(directory / "models.yaml")
 
 
-def predict_row(row: Row, models: dict[str, ModelSpec], catalog: Catalog | None = None) -> Result:
+def predict_rows(rows: list[Row], models: dict[str, ModelSpec], catalog: Catalog | None = None) -> list[Result]:
+    """Predict every row (inference rows in one vectorised call)."""
     catalog = catalog or load_catalog()
-    spec = resolve(row.model, models, "calibration/models.yaml", row.id)
-    if row.kind == "training":
-        out = predict_training(row.platform, spec, row.precision, row.accelerators, row.seq_len, catalog=catalog)
-    else:
-        out = predict_inference(row.platform, spec, row.precision, row.accelerators, row.isl, row.osl,
-                                row.ttft_ms, row.tpot_ms, row.batch, catalog=catalog)
-    return Result(row, float(out[row.metric]))
+    inference = [r for r in rows if r.kind == "inference"]
+    queries = [
+        InferenceQuery(r.platform, resolve(r.model, models, "calibration/models.yaml", r.id), r.precision,
+                       r.accelerators, r.isl, r.osl, r.ttft_ms, r.tpot_ms, r.batch)
+        for r in inference
+    ]
+    predicted = {r.id: out for r, out in zip(inference, predict_inference_many(queries, catalog), strict=True)}
+    for r in rows:
+        if r.kind == "training":
+            spec = resolve(r.model, models, "calibration/models.yaml", r.id)
+            predicted[r.id] = predict_training(r.platform, spec, r.precision, r.accelerators, r.seq_len,
+                                               catalog=catalog)
+    return [Result(r, float(predicted[r.id][r.metric])) for r in rows]
 
 
 def evaluate_all(directory: Path = DEFAULT_DIR, catalog: Catalog | None = None) -> list[Result]:
-    models = calibration_models(directory)
-    return [predict_row(r, models, catalog) for r in load_rows(directory)]
+    return predict_rows(load_rows(directory), calibration_models(directory), catalog)

@@ -55,11 +55,16 @@ class Figure:
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Achievable fractions of peak for one platform family and software generation."""
+    """Achievable fractions of peak for one platform family and software generation.
+
+    ``software_generations`` maps an older software generation (as named in calibration rows) to
+    its throughput relative to ``software``, the generation the constants describe.
+    """
 
     family: str
     software: str
     figures: dict[str, Figure]
+    software_generations: dict[str, float] = field(default_factory=dict)
 
     def value(self, name: str) -> float:
         return self.figures[name].nominal
@@ -111,6 +116,15 @@ class Catalog:
     def efficiency_of(self, platform: Platform) -> Efficiency:
         return self.efficiency[platform.family]
 
+    def prediction_sigma(self, platform: Platform, kind: str = "inference") -> float:
+        """Lognormal sigma of a prediction on this platform: the family's calibration residual and
+        the platform's extrapolation (no or few measurements) in quadrature."""
+        eff = self.efficiency_of(platform)
+        name = "training_residual_sigma" if kind == "training" else "residual_sigma"
+        extra = platform.figure("extrapolation_sigma")
+        ext = extra.nominal if extra is not None else 0.0
+        return float(np.hypot(eff.value(name), ext))
+
     def weight_bytes_per_param(self, precision: str) -> float:
         fig: Figure = self.precisions[precision]["weight_bytes_per_param"]
         return fig.nominal
@@ -140,7 +154,7 @@ def _figure(raw: Any, where: str) -> Figure:
 
 _PLATFORM_FIGURES = (
     "hbm_gib", "hbm_tb_per_s", "scaleup_tb_per_s", "efa_gbit_per_s_per_instance",
-    "domain_it_power_kw", "domain_capex_usd", "accelerator_hour_usd",
+    "domain_it_power_kw", "domain_capex_usd", "accelerator_hour_usd", "extrapolation_sigma",
 )
 
 
@@ -186,14 +200,7 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
         }
         for prec, spec in doc["precisions"].items()
     }
-    efficiency = {
-        fam: Efficiency(
-            family=fam,
-            software=str(spec["software"]),
-            figures={k: _figure(v, f"efficiency.{fam}.{k}") for k, v in spec.items() if k != "software"},
-        )
-        for fam, spec in doc["efficiency"].items()
-    }
+    efficiency = parse_efficiency(doc["efficiency"])
     for p in platforms.values():
         if p.family not in efficiency:
             raise ValueError(f"catalog {p.id}: no efficiency constants for family {p.family!r}")
@@ -208,11 +215,29 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
     )
 
 
+def parse_efficiency(doc: dict[str, Any]) -> dict[str, Efficiency]:
+    """The ``families`` mapping of efficiency.yaml."""
+    return {
+        fam: Efficiency(
+            family=fam,
+            software=str(spec["software"]),
+            figures={k: _figure(v, f"efficiency.{fam}.{k}") for k, v in spec["constants"].items()},
+            software_generations={str(k): float(v) for k, v in spec.get("software_generations", {}).items()},
+        )
+        for fam, spec in doc["families"].items()
+    }
+
+
+def _data(name: str) -> Any:
+    return yaml.safe_load(resources.files("sizing").joinpath(f"data/{name}").read_text(encoding="utf-8"))
+
+
 @lru_cache(maxsize=1)
 def load_catalog() -> Catalog:
-    """The catalog shipped in the package (read once per process)."""
-    text = resources.files("sizing").joinpath("data/hardware.yaml").read_text(encoding="utf-8")
-    return parse_catalog(yaml.safe_load(text))
+    """The catalog shipped in the package: hardware.yaml plus the fitted efficiency.yaml."""
+    doc = dict(_data("hardware.yaml"))
+    doc["efficiency"] = _data("efficiency.yaml")
+    return parse_catalog(doc)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,7 +299,7 @@ def scenarios(catalog: Catalog, platform_ids: list[str], count: int, rng: np.ran
             fig = p.dense_tflops[prec]
             if fig is not None:
                 peak[i, :, j] = _draw(fig, u[i, 7].copy()) * 1e12
-    sigma = np.array([catalog.efficiency_of(p).value("residual_sigma") for p in plats])[:, None]
+    sigma = np.array([catalog.prediction_sigma(p) for p in plats])[:, None]
     residual = np.exp(sigma * z - 0.5 * sigma**2)
     residual[:, 0] = 1.0
     eff_names = sorted({name for e in catalog.efficiency.values() for name in e.figures})

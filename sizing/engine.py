@@ -117,15 +117,29 @@ def _candidate_sizes(catalog: Catalog, platform_ids: list[str]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class LatencyFloor:
+    """Best p99 latencies any replica reaches (nominal catalog), for messages: (W, P) seconds."""
+
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+
+
 def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
-                     usable: float) -> tuple[llm.BestPerSize, int]:
+                     usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor]:
     cases = llm.LlmCases.of(
         catalog, [w.model for w in ws], [w.precision for w in ws], [w.input_tokens for w in ws],
         [w.output_tokens for w in ws], [w.ttft_ms for w in ws], [w.tpot_ms for w in ws],
         [w.disaggregated for w in ws],
     )
     grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)
-    return llm.best_batch(grid), int(grid.feasible.size)
+    tail = sc.eff["tail_latency_factor"][None, :, 0]
+    fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
+    floor = LatencyFloor(
+        ttft_s=np.where(fits, grid.ttft_s[:, :, 0], np.inf).min(axis=(-1, -2)) * tail,
+        tpot_s=np.where(fits, grid.tpot_s[:, :, 0], np.inf).min(axis=(-1, -2)) * tail,
+    )
+    return llm.best_batch(grid), int(grid.feasible.size), floor
 
 
 def _diffusion_performance(catalog: Catalog, ws: list[DiffusionWorkload], sc: Scenarios, sizes: np.ndarray,
@@ -143,20 +157,29 @@ def _diffusion_performance(catalog: Catalog, ws: list[DiffusionWorkload], sc: Sc
 
 
 def _check_feasible(forecast: Forecast, ws: list, feasible: np.ndarray, platform_ids: list[str],
-                    what: str) -> None:
-    """A workload that fits no replica on a platform (nominal catalog) is an input error."""
+                    floor: LatencyFloor | None = None) -> None:
+    """A workload that fits no replica on a platform (nominal catalog) is an input error that
+    says why: unsupported precision, too large for any replica, or the best latencies reachable."""
     ok = np.asarray(feasible[:, :, 0, :].any(axis=-1))  # (W, P)
     for i, w in enumerate(ws):
         for j, pid in enumerate(platform_ids):
-            if not ok[i, j]:
-                raise InputError(
-                    forecast.source, w.path,
-                    f"{what} {w.name!r} cannot be served on {pid}: no replica of up to "
-                    f"16 scale-up domains holds it within its targets (precision {w.precision}"
-                    f"{', unsupported there' if not _supports(pid, w.precision) else ''}). "
-                    "Relax ttft_ms/tpot_ms/latency_s, change precision, or leave the platform out "
-                    "with --platform",
-                )
+            if ok[i, j]:
+                continue
+            if not _supports(pid, w.precision):
+                why = f"{pid} has no {w.precision} support"
+            elif floor is not None and np.isfinite(floor.tpot_s[i, j]):
+                why = (f"the best any replica reaches there is p99 TTFT {floor.ttft_s[i, j] * 1e3:,.0f} ms and "
+                       f"p99 TPOT {floor.tpot_s[i, j] * 1e3:,.1f} ms (targets: ttft_ms {w.ttft_ms}, "
+                       f"tpot_ms {w.tpot_ms})")
+            elif floor is not None:
+                why = "the weights and KV cache fit no replica of up to 16 scale-up domains"
+            else:
+                why = f"no replica of up to 16 scale-up domains meets latency_s {w.latency_s} or holds the model"
+            raise InputError(
+                forecast.source, w.path,
+                f"workload {w.name!r} cannot be served on {pid}: {why}. Relax the targets, change precision, "
+                "or leave the platform out with --platform",
+            )
 
 
 def _supports(pid: str, precision: str) -> bool:
@@ -190,9 +213,9 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     thr_parts, mem_parts = [], []
     det_batch, det_ttft, det_tpot, det_bound = [], [], [], []
     if llm_ws:
-        best, n_cfg = _llm_performance(catalog, llm_ws, sc, sizes, usable)
+        best, n_cfg, floor = _llm_performance(catalog, llm_ws, sc, sizes, usable)
         configurations += n_cfg
-        _check_feasible(forecast, llm_ws, best.feasible, platform_ids, "workload")
+        _check_feasible(forecast, llm_ws, best.feasible, platform_ids, floor)
         thr_parts.append(best.output_tokens_per_s)
         mem_parts.append(best.memory_bytes)
         det_batch.append(best.batch[:, :, 0])
@@ -202,7 +225,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     if dif_ws:
         thr_d, feas_d, mem_d = _diffusion_performance(catalog, dif_ws, sc, sizes, usable)
         configurations += int(thr_d.size)
-        _check_feasible(forecast, dif_ws, feas_d, platform_ids, "workload")
+        _check_feasible(forecast, dif_ws, feas_d, platform_ids)
         thr_parts.append(thr_d)
         mem_parts.append(mem_d)
         shape = (len(dif_ws), P, Nc)

@@ -14,6 +14,8 @@ Per replica of N accelerators serving a batch of B concurrent sequences:
 - continuous batching: each step also prefills the B/osl requests that replace finished ones.
   Prefill FLOPs share the step's compute with decode, so prefill is free up to the compute slack
   of a memory-bound step. MLPerf counts output tokens only; this is where its hidden prefill goes.
+- TTFT and TPOT targets are p99 (as MLPerf's limits): the mean latency times a calibrated
+  tail factor must meet them.
 - disaggregated serving moves prefill to its own accelerators: TPOT is the bare decode step, and
   the prefill accelerator-seconds are charged to the throughput.
 
@@ -31,7 +33,7 @@ from sizing.models import ModelArrays, ModelSpec, effective_context, mean_attend
 
 ACTIVATION_BYTES = 2.0  # BF16 activations in collectives
 SCALEOUT_HOP_S = 20e-6  # one pipeline hop between scale-up domains over EFA (latency part)
-BATCHES = np.unique(np.round(np.geomspace(1, 8192, 40))).astype(float)
+BATCHES = np.unique(np.round(np.geomspace(1, 16384, 110))).astype(float)
 BOUNDS = ("memory", "compute", "communication")
 
 
@@ -85,7 +87,7 @@ class LlmGrid:
     """Per-configuration results, shape (W, P, K, Nc, Bc); invalid configurations are not feasible."""
 
     replica_accelerators: np.ndarray  # (1, P, 1, Nc, 1)
-    batch: np.ndarray  # (1, 1, 1, 1, Bc)
+    batch: np.ndarray  # (W, P, K, Nc, Bc)
     output_tokens_per_s: np.ndarray  # per replica
     tokens_per_s_per_accelerator: np.ndarray
     ttft_s: np.ndarray
@@ -102,11 +104,11 @@ def _w(a: np.ndarray) -> np.ndarray:
 
 
 def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndarray,
-             usable_hbm_fraction: float) -> LlmGrid:
-    """Evaluate every configuration. ``sizes`` is (P, Nc) with NaN padding; ``batches`` (Bc,)."""
+             usable_hbm_fraction: float, batch_fill: bool = True) -> LlmGrid:
+    """Evaluate every configuration. ``sizes`` is (P, Nc) with NaN padding; ``batches`` (Bc,);
+    with ``batch_fill`` a last batch candidate fills each replica's HBM exactly."""
     m = cases.models
     n = sizes[None, :, None, :, None]
-    b = batches[None, None, None, None, :]
     domain = sc.domain_accelerators[None, :, None, None, None].astype(float)
     hbm = sc.hbm_bytes[None, :, :, None, None]
     bw = sc.hbm_bytes_per_s[None, :, :, None, None] * sc.eff["hbm_fraction"][None, :, :, None, None]
@@ -117,6 +119,11 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
     dec_frac = sc.eff["decode_compute_fraction"][None, :, :, None, None]
     # peak FLOP/s at each workload's precision: (W, P, K)
     peak = np.moveaxis(sc.peak_flops[:, :, cases.precision_index], 2, 0)[..., None, None]
+    # FP4 GEMMs reach a smaller share of their (doubled) peak than FP8 ones: a calibrated ratio
+    is_fp4 = (cases.precision_index == PRECISIONS.index("fp4"))[:, None, None, None, None]
+    peak = peak * np.where(is_fp4, sc.eff["fp4_compute_ratio"][None, :, :, None, None], 1.0)
+    # the busiest expert-parallel rank sets the pace of routed-expert compute and all-to-alls
+    imbalance = np.where(_w(m.is_moe), sc.eff["moe_imbalance"][None, :, :, None, None], 1.0)
     attn_peak = np.moveaxis(sc.peak_flops[:, :, cases.attention_index], 2, 0)[..., None, None]
 
     isl, osl = cases.isl, cases.osl
@@ -126,6 +133,13 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
     kv_ctx = effective_context(isl + 0.5 * osl, m.swa_fraction, m.sliding_window)
     kv_seq_bytes = _w(m.kv_elements_full * kv_ctx * cases.kv_bytes_per_element)
     weight_bytes = _w(m.total_params * wbytes)
+    # candidate batches: the grid, plus the exact batch that fills the replica's HBM (the offline optimum
+    # is usually there, and a grid alone would land up to one step below it)
+    room = n * hbm * usable_hbm_fraction - weight_bytes
+    fill = np.floor(np.maximum(room, 0.0) / kv_seq_bytes)
+    fill = np.where(fill >= 1.0, fill, 1.0)
+    grid_b = np.broadcast_to(batches[None, None, None, None, :], fill.shape[:-1] + (batches.size,))
+    b = np.concatenate([grid_b, fill], axis=-1) if batch_fill else grid_b
     memory = weight_bytes + b * kv_seq_bytes
     fits = memory <= n * hbm * usable_hbm_fraction
 
@@ -141,10 +155,15 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
         (_w(m.always_active_params) + touched * _w(m.params_per_expert)) * _w(wbytes),
         weight_bytes,
     )
-    t_mem = (step_weight_bytes + b * kv_seq_bytes) / (n * bw)
+    # decode attention over a paged KV cache reaches a smaller share of peak than weight streaming and
+    # GEMMs do: KV reads and attention FLOPs run at attention_efficiency x the usual fractions
+    attn_eff = sc.eff["attention_efficiency"][None, :, :, None, None]
+    t_mem = step_weight_bytes / (n * bw) + b * kv_seq_bytes / (n * bw * attn_eff)
     layers, hidden, heads = _w(m.layers), _w(m.hidden), _w(m.heads)
     attn_flops_tok = 2.0 * layers * heads * _w(m.attn_decode_width) * _w(ctx_decode)
-    t_comp = b * (2.0 * _w(m.active_params) / (n * peak * dec_frac) + attn_flops_tok / (n * attn_peak * dec_frac))
+    routed = _w(m.experts_per_token * m.params_per_expert)
+    linear_per_tok = 2.0 * (_w(m.active_params) - routed + routed * imbalance)
+    t_comp = b * (linear_per_tok / (n * peak * dec_frac) + attn_flops_tok / (n * attn_peak * dec_frac * attn_eff))
 
     tp = np.minimum(n, domain)
     stages = np.ceil(n / domain)
@@ -157,7 +176,7 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
         """Scale-up communication for ``tokens`` tokens in flight through all layers."""
         allreduce = layers * 2.0 * (lat + ring * tokens * hidden * ACTIVATION_BYTES / link)
         alltoall = moe_layers * 2.0 * (
-            lat + (tp - 1.0) / tp * tokens / tp * k_routed * hidden * ACTIVATION_BYTES / link
+            lat + imbalance * (tp - 1.0) / tp * tokens / tp * k_routed * hidden * ACTIVATION_BYTES / link
         )
         t = np.where(moe, alltoall, allreduce)
         return np.where(tp > 1.0, t, 0.0)
@@ -165,13 +184,13 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
     def hops(tokens: np.ndarray) -> np.ndarray:
         return (stages - 1.0) * (SCALEOUT_HOP_S + tokens * hidden * ACTIVATION_BYTES / efa)
 
-    t_comm_dec = collectives(b) + hops(b)
+    # fixed software cost of every step (kernel launches, scheduling, sampling)
+    t_comm_dec = collectives(b) + hops(b) + sc.eff["step_overhead_us"][None, :, :, None, None] * 1e-6
 
     # -- prefill -----------------------------------------------------------------------------
     ctx_prefill = mean_attended_context(np.zeros_like(isl), isl, m.swa_fraction, m.sliding_window)
     pre_attn_flops = 2.0 * m.layers * m.heads * (m.qk_head_dim + m.head_dim) * isl * ctx_prefill
-    pre_lin_flops = 2.0 * m.active_params * isl
-    t_pre_comp = _w(pre_lin_flops) / (n * peak * pre_frac) + _w(pre_attn_flops) / (n * attn_peak * pre_frac)
+    t_pre_comp = _w(isl) * linear_per_tok / (n * peak * pre_frac) + _w(pre_attn_flops) / (n * attn_peak * pre_frac)
     t_pre_comm = collectives(_w(isl)) + hops(_w(isl))
     t_pre_weights = weight_bytes / (n * bw)  # a lone prefill still streams the weights once
 
@@ -202,10 +221,12 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
     bound = np.argmax(parts, axis=0)
 
     valid = np.isfinite(n) & np.isfinite(peak)
+    # targets are tail latencies (p99, as MLPerf's); the model computes means
+    tail = sc.eff["tail_latency_factor"][None, :, :, None, None]
     feasible = (
         valid & fits
-        & (ttft <= _w(cases.ttft_s))
-        & (tpot <= _w(cases.tpot_s))
+        & (ttft * tail <= _w(cases.ttft_s))
+        & (tpot * tail <= _w(cases.tpot_s))
     )
     return LlmGrid(
         replica_accelerators=n,

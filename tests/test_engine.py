@@ -166,4 +166,4 @@ def test_predict_training(capsys):
                  "--accelerators", "8192", "--train", "--seq-len", "8192"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and 0 < out["mfu"] < 0.75
-    assert out["model_tflops_per_accelerator"] < out["hardware_tflops_per_accelerator"] <= 989
+    assert out["model_tflops_6nd_per_accelerator"] < out["model_tflops_per_accelerator"] <= 989

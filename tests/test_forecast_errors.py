@@ -125,6 +125,7 @@ def test_model_that_fits_no_platform(small):
     with pytest.raises(InputError) as info:
         make_plan(fc, samples=20)
     assert info.value.path == "workloads[0]" and "cannot be served" in info.value.message
+    assert "fit no replica" in info.value.message
 
 
 def test_unsupported_precision_on_a_platform(small):
@@ -133,7 +134,16 @@ def test_unsupported_precision_on_a_platform(small):
     fc = parse_forecast(small, "f.yaml")
     with pytest.raises(InputError) as info:
         make_plan(fc, samples=20)
-    assert "unsupported there" in info.value.message and "--platform" in info.value.message
+    assert "h100_hgx has no fp4 support" in info.value.message and "--platform" in info.value.message
+
+
+def test_unreachable_latency_says_the_floor(small):
+    small["workloads"][0]["tpot_ms"] = 0.5
+    fc = parse_forecast(small, "f.yaml")
+    with pytest.raises(InputError) as info:
+        make_plan(fc, samples=20)
+    msg = info.value.message
+    assert info.value.path == "workloads[0]" and "best any replica reaches" in msg and "p99 TPOT" in msg
 
 
 def test_missing_file_and_bad_yaml(tmp_path, write_forecast):

@@ -1,0 +1,331 @@
+"""Fit the efficiency constants to published measurements, reproducibly (``aifactory calibrate``).
+
+Few constants with physical meaning per platform family (fractions of peak compute and bandwidth,
+collective latency, FP4 GEMM efficiency, MoE expert imbalance, training MFU and its fall with
+scale), plus one throughput factor per older software generation, are fitted by minimising the
+mean squared log error over the fitted rows, with a weak pull toward the starting values so that
+constants the rows cannot see stay where physics put them. Some rows are held out and reported
+separately. The optimiser is a deterministic Nelder-Mead in a bounded (logistic) space: the same
+rows give the same constants, bit for bit.
+
+Trainium has two tutorial rows (TPOT and TTFT at batch 1): only its bandwidth fraction, collective
+latency and prefill fraction are fitted; its training MFU, which no row measures, is carried over
+from NVIDIA's fit scaled by the ratio of the two families' prefill GEMM fractions (a derivation the
+note on each constant states). Trainium3 inherits everything from Trn2 through the published chip
+ratios already in the hardware catalog.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from sizing.calibration import Result, Row, calibration_models, load_rows, predict_rows
+from sizing.catalog import Catalog, Efficiency, Figure, load_catalog, parse_efficiency
+from sizing.errors import InputError
+from sizing.models import ModelSpec
+
+BOUNDS: dict[str, tuple[float, float]] = {
+    "prefill_compute_fraction": (0.05, 0.95),
+    "decode_compute_fraction": (0.05, 0.95),
+    "hbm_fraction": (0.15, 0.95),
+    "scaleup_fraction": (0.1, 0.95),
+    "collective_latency_us": (1.0, 300.0),
+    "fp4_compute_ratio": (0.15, 1.0),
+    "moe_imbalance": (1.0, 4.0),
+    "mfu_at_1024": (0.1, 0.75),
+    "mfu_scale_exponent": (0.0, 0.25),
+    "fp8_training_mfu_ratio": (0.3, 1.0),
+    "step_overhead_us": (10.0, 20000.0),
+    "tail_latency_factor": (1.0, 4.0),
+    "attention_efficiency": (0.1, 1.0),
+}
+GENERATION_BOUNDS = (0.3, 1.0)  # an older software generation is never faster than the current one
+FITTED: dict[str, tuple[str, ...]] = {
+    "nvidia": ("prefill_compute_fraction", "decode_compute_fraction", "hbm_fraction", "fp4_compute_ratio",
+               "moe_imbalance", "tail_latency_factor", "attention_efficiency", "mfu_at_1024",
+               "mfu_scale_exponent", "fp8_training_mfu_ratio"),
+    "trainium": ("prefill_compute_fraction", "hbm_fraction", "collective_latency_us", "step_overhead_us"),
+}
+MEANINGS: dict[str, str] = {
+    "prefill_compute_fraction": "achieved / peak FLOP/s of large prefill GEMMs",
+    "decode_compute_fraction": "achieved / peak FLOP/s of decode GEMMs (skinny, batch-sized)",
+    "hbm_fraction": "achieved / peak HBM bandwidth streaming weights and KV cache in decode",
+    "scaleup_fraction": "achieved / peak NVLink or NeuronLink bandwidth in collectives",
+    "collective_latency_us": "fixed cost of one collective (all-reduce or all-to-all), microseconds",
+    "fp4_compute_ratio": "FP4 GEMM efficiency relative to FP8's (share of the doubled FP4 peak reached)",
+    "moe_imbalance": "load on the busiest expert-parallel rank / the average (routed-expert work)",
+    "attention_efficiency": "decode attention (KV reads, attention FLOPs) relative to weight streaming and GEMMs",
+    "tail_latency_factor": "p99 / mean of TTFT and TPOT under load (targets are p99; the model computes means)",
+    "step_overhead_us": "fixed software time of every decode step (launches, scheduling, sampling), microseconds",
+    "mfu_at_1024": "training model FLOPs utilisation (BF16) at 1,024 accelerators",
+    "mfu_scale_exponent": "MFU falls as (accelerators / 1024) ^ -exponent",
+    "fp8_training_mfu_ratio": "MFU at FP8 (of the FP8 peak) relative to BF16",
+    "residual_sigma": "lognormal sigma of serving-prediction error (std of log residuals, all rows)",
+    "training_residual_sigma": "lognormal sigma of training-prediction error (std of log residuals)",
+}
+HELD_OUT = ("c03", "c08", "c10", "c14", "c18", "t02")
+ITERATIONS, RESTARTS = 500, 4
+EFFICIENCY_FILE = "data/efficiency.yaml"
+PRIOR_WEIGHT = 0.01
+
+
+def generation_of(row: Row) -> str:
+    """The software generation a row was measured with (older ones get a fitted factor)."""
+    src = row.source.lower()
+    if "mlperf inference v6" in src:
+        return "current"
+    if "mlperf inference" in src:
+        return "mlperf-inference-v5.1-and-earlier"
+    if "tensorrt-llm docs" in src:
+        return "tensorrt-llm-docs-2025"
+    return "current"
+
+
+def family_of(row: Row, catalog: Catalog) -> str:
+    return catalog.platforms[row.platform].family
+
+
+def with_constants(catalog: Catalog, family: str, values: dict[str, float],
+                   generations: dict[str, float] | None = None, notes: dict[str, str] | None = None) -> Catalog:
+    """A catalog whose ``family`` efficiency constants are replaced by ``values``."""
+    eff = catalog.efficiency[family]
+    figures = dict(eff.figures)
+    for name, v in values.items():
+        figures[name] = Figure(v, v, "derived", "ENGINE", (notes or {}).get(name, figures[name].note))
+    new = Efficiency(eff.family, eff.software, figures,
+                     dict(generations) if generations is not None else dict(eff.software_generations))
+    return replace(catalog, efficiency={**catalog.efficiency, family: new})
+
+
+def _factor(result: Result, catalog: Catalog) -> float:
+    """Software-generation factor for a row (1 for the catalog's own generation)."""
+    eff = catalog.efficiency[family_of(result.row, catalog)]
+    gen = generation_of(result.row)
+    f = eff.software_generations.get(gen, 1.0)
+    # TPOT and TTFT are times: a faster generation lowers them
+    return 1.0 / f if result.row.metric in ("tpot_ms", "ttft_ms") else f
+
+
+def predictions(rows: list[Row], models: dict[str, ModelSpec], catalog: Catalog) -> list[Result]:
+    """Rows predicted with the catalog, including its software-generation factors."""
+    raw = predict_rows(rows, models, catalog)
+    return [Result(r.row, r.predicted * _factor(r, catalog)) for r in raw]
+
+
+def log_errors(results: list[Result]) -> np.ndarray:
+    return np.array([math.log(r.predicted / r.row.measured) for r in results])
+
+
+# ---------------------------------------------------------------------------------------------
+# Deterministic Nelder-Mead
+# ---------------------------------------------------------------------------------------------
+
+
+def nelder_mead(f: Callable[[np.ndarray], float], x0: np.ndarray, step: float = 0.5, iterations: int = 400,
+                tol: float = 1e-9) -> tuple[np.ndarray, float]:
+    n = x0.size
+    simplex = np.vstack([x0] + [x0 + step * np.eye(n)[i] for i in range(n)])
+    values = np.array([f(x) for x in simplex])
+    for _ in range(iterations):
+        order = np.argsort(values, kind="stable")
+        simplex, values = simplex[order], values[order]
+        if values[-1] - values[0] < tol:
+            break
+        centroid = simplex[:-1].mean(axis=0)
+        xr = centroid + (centroid - simplex[-1])
+        fr = f(xr)
+        if fr < values[0]:
+            xe = centroid + 2.0 * (centroid - simplex[-1])
+            fe = f(xe)
+            simplex[-1], values[-1] = (xe, fe) if fe < fr else (xr, fr)
+        elif fr < values[-2]:
+            simplex[-1], values[-1] = xr, fr
+        else:
+            xc = centroid + 0.5 * (simplex[-1] - centroid)
+            fc = f(xc)
+            if fc < values[-1]:
+                simplex[-1], values[-1] = xc, fc
+            else:
+                simplex[1:] = simplex[0] + 0.5 * (simplex[1:] - simplex[0])
+                values[1:] = [f(x) for x in simplex[1:]]
+    best = int(np.argmin(values))
+    return simplex[best], float(values[best])
+
+
+def _to_unit(name: str, value: float) -> float:
+    lo, hi = BOUNDS[name]
+    p = min(max((value - lo) / (hi - lo), 1e-3), 1 - 1e-3)
+    return math.log(p / (1 - p))
+
+
+def _from_unit(name: str, x: float) -> float:
+    lo, hi = BOUNDS[name]
+    return lo + (hi - lo) / (1.0 + math.exp(-x))
+
+
+def _gen_to_unit(factor: float) -> float:
+    lo, hi = GENERATION_BOUNDS
+    p = min(max((factor - lo) / (hi - lo), 1e-3), 1 - 1e-3)
+    return math.log(p / (1 - p))
+
+
+def _gen_from_unit(x: float) -> float:
+    lo, hi = GENERATION_BOUNDS
+    return lo + (hi - lo) / (1.0 + math.exp(-x))
+
+
+@dataclass(frozen=True)
+class FitResult:
+    catalog: Catalog
+    fitted_rows: tuple[str, ...]
+    held_out_rows: tuple[str, ...]
+    results: tuple[Result, ...]
+
+
+def prior_catalog() -> Catalog:
+    """The shipped catalog with the hand-written priors (efficiency_priors.yaml) as its constants."""
+    doc = yaml.safe_load(resources.files("sizing").joinpath("data/efficiency_priors.yaml").read_text("utf-8"))
+    return replace(load_catalog(), efficiency=parse_efficiency(doc))
+
+
+def fit(directory: Path, catalog: Catalog | None = None, held_out: tuple[str, ...] = HELD_OUT,
+        iterations: int = ITERATIONS, restarts: int = RESTARTS) -> FitResult:
+    """Fit every family's constants and generation factors, starting from the priors."""
+    catalog = catalog or prior_catalog()
+    rows = load_rows(directory)
+    models = calibration_models(directory)
+    fit_rows = [r for r in rows if r.id.split(".")[0] not in held_out]
+
+    for family in ("nvidia", "trainium"):
+        mine = [r for r in fit_rows if family_of(r, catalog) == family]
+        if mine:
+            catalog = _fit_family(catalog, family, mine, models, iterations, restarts)
+
+    catalog = _derive_trainium_training(catalog)
+    results = predictions(rows, models, catalog)
+    catalog = _residuals(catalog, results)
+    return FitResult(catalog, tuple(r.id for r in fit_rows), tuple(r.id for r in rows if r not in fit_rows),
+                     tuple(predictions(rows, models, catalog)))
+
+
+def _fit_family(catalog: Catalog, family: str, rows: list[Row], models: dict[str, ModelSpec],
+                iterations: int, restarts: int) -> Catalog:
+    """Fit one family's constants (and its older generations' factors) to its rows."""
+    names = list(FITTED[family])
+    gens = sorted({generation_of(r) for r in rows} - {"current"})
+    start = catalog.efficiency[family]
+    x0 = np.array([_to_unit(n, start.value(n)) for n in names]
+                  + [_gen_to_unit(start.software_generations.get(g, 0.8)) for g in gens])
+
+    def unpack(x: np.ndarray) -> Catalog:
+        values = {n: _from_unit(n, float(v)) for n, v in zip(names, x[: len(names)], strict=True)}
+        factors = {g: _gen_from_unit(float(v)) for g, v in zip(gens, x[len(names):], strict=True)}
+        return with_constants(catalog, family, values, {"current": 1.0, **factors})
+
+    def objective(x: np.ndarray) -> float:
+        try:
+            errs = log_errors(predictions(rows, models, unpack(x)))
+        except InputError:  # constants under which some row fits nothing: a wall, not a crash
+            return 1e6
+        return float(np.mean(errs**2) + PRIOR_WEIGHT * np.mean((x - x0) ** 2))
+
+    x = x0
+    for _ in range(restarts + 1):
+        x, _value = nelder_mead(objective, x, iterations=iterations)
+    return unpack(x)
+
+
+def _derive_trainium_training(catalog: Catalog) -> Catalog:
+    """Trainium constants no row measures, carried over from NVIDIA's fit and said so.
+
+    GEMM-bound constants (training MFU, decode GEMM fraction) scale by the ratio of the two
+    families' fitted prefill GEMM fractions; software-and-model constants (MFU's fall with scale,
+    FP8 training ratio, MoE imbalance, attention efficiency, p99/mean tail) are copied.
+    """
+    nv, tr = catalog.efficiency["nvidia"], catalog.efficiency["trainium"]
+    ratio = tr.value("prefill_compute_fraction") / nv.value("prefill_compute_fraction")
+    scaled = (f"no Trainium measurement: NVIDIA's fitted value x {ratio:.3f}, the ratio of the two families' "
+              "fitted prefill GEMM fractions")
+    copied = "no Trainium measurement: NVIDIA's fitted value, carried over"
+    values = {
+        "mfu_at_1024": min(nv.value("mfu_at_1024") * ratio, BOUNDS["mfu_at_1024"][1]),
+        "decode_compute_fraction": min(nv.value("decode_compute_fraction") * ratio,
+                                       BOUNDS["decode_compute_fraction"][1]),
+    }
+    notes = {k: scaled for k in values}
+    for name in ("mfu_scale_exponent", "fp8_training_mfu_ratio", "moe_imbalance", "attention_efficiency",
+                 "tail_latency_factor"):
+        values[name] = nv.value(name)
+        notes[name] = copied
+    return with_constants(catalog, "trainium", values, notes=notes)
+
+
+def _residuals(catalog: Catalog, results: list[Result]) -> Catalog:
+    for family in ("nvidia", "trainium"):
+        mine = [r for r in results if family_of(r.row, catalog) == family]
+        serving = log_errors([r for r in mine if r.row.kind == "inference"])
+        training = log_errors([r for r in mine if r.row.kind == "training"])
+        values = {}
+        if serving.size:
+            values["residual_sigma"] = float(np.sqrt(np.mean(serving**2)))
+        values["training_residual_sigma"] = (
+            float(np.sqrt(np.mean(training**2))) if training.size
+            else float(np.sqrt(np.mean(log_errors([r for r in results if r.row.kind == "training"]) ** 2)) * 2)
+        )
+        catalog = with_constants(catalog, family, values)
+    return catalog
+
+
+def efficiency_document(result: FitResult, directory: Path) -> dict[str, Any]:
+    """The efficiency.yaml document for a fit, with its provenance."""
+    fitted = set(result.fitted_rows)
+    families: dict[str, Any] = {}
+    for family, eff in result.catalog.efficiency.items():
+        mine = [r for r in result.results if family_of(r.row, result.catalog) == family]
+        rows_fit = [r.row.id for r in mine if r.row.id in fitted]
+        constants = {}
+        for name, fig in eff.figures.items():
+            fitted_here = name in FITTED[family]
+            note = MEANINGS.get(name, "")
+            if fitted_here:
+                note += f"; fitted on {len(rows_fit)} rows of this family"
+            elif fig.note and fig.note not in note:
+                note += f"; {fig.note}"
+            kind = "derived" if (fitted_here or name.endswith("sigma") or fig.kind == "derived") else "assumption"
+            constants[name] = {"value": float(f"{fig.nominal:.4g}"), "kind": kind, "source": "ENGINE",
+                               "note": note}
+        families[family] = {
+            "software": eff.software,
+            "constants": constants,
+            "software_generations": {k: float(f"{v:.4g}") for k, v in sorted(eff.software_generations.items())},
+        }
+    return {
+        "generated": {
+            "by": "aifactory calibrate (sizing/fitting.py)",
+            "calibration_dir": directory.name,
+            "rows_fitted": list(result.fitted_rows),
+            "rows_held_out": list(result.held_out_rows),
+            "objective": f"mean squared log error + {PRIOR_WEIGHT} x prior pull, Nelder-Mead",
+        },
+        "families": families,
+    }
+
+
+def dump(doc: dict[str, Any]) -> str:
+    header = ("# Achievable fractions of peak: the engine's calibration constants, one set per platform family\n"
+              "# and software generation. WRITTEN BY `aifactory calibrate` from calibration/ (sizing/fitting.py):\n"
+              "# re-run it rather than editing by hand. docs/CALIBRATION.md explains each constant.\n")
+    return header + yaml.safe_dump(doc, sort_keys=False, width=110)
+
+
+def read_efficiency(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return data
