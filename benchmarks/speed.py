@@ -51,7 +51,7 @@ def national_forecast(n_workloads: int, samples: int) -> dict[str, Any]:
             workloads.append({
                 "name": f"serving-{i}", "application": APPS[i % len(APPS)], "kind": "llm_inference",
                 "model": model, "precision": prec, "input_tokens": 500 + 97 * i, "output_tokens": 200 + 13 * i,
-                "ttft_ms": 2000 + 50 * i, "tpot_ms": 40 + i, "disaggregated": i % 7 == 0,
+                "ttft_ms": 3000 + 50 * i, "tpot_ms": 80 + i, "disaggregated": i % 7 == 0,
                 "demand": {"unit": "requests_per_s", "base": 20 + 3 * i, "growth": 0.5,
                            "uncertainty": {"sigma": 0.3, "sigma_per_year": 0.05}},
             })

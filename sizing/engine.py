@@ -133,11 +133,10 @@ def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, siz
         [w.disaggregated for w in ws],
     )
     grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)
-    tail = sc.eff["tail_latency_factor"][None, :, 0]
     fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
     floor = LatencyFloor(
-        ttft_s=np.where(fits, grid.ttft_s[:, :, 0], np.inf).min(axis=(-1, -2)) * tail,
-        tpot_s=np.where(fits, grid.tpot_s[:, :, 0], np.inf).min(axis=(-1, -2)) * tail,
+        ttft_s=np.where(fits, grid.ttft_p99_s[:, :, 0], np.inf).min(axis=(-1, -2)),
+        tpot_s=np.where(fits, grid.tpot_p99_s[:, :, 0], np.inf).min(axis=(-1, -2)),
     )
     return llm.best_batch(grid), int(grid.feasible.size), floor
 

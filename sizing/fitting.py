@@ -44,13 +44,15 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "mfu_scale_exponent": (0.0, 0.25),
     "fp8_training_mfu_ratio": (0.3, 1.0),
     "step_overhead_us": (10.0, 20000.0),
-    "tail_latency_factor": (1.0, 4.0),
+    "tpot_tail_factor": (1.0, 20.0),
+    "tpot_jitter_factor": (1.0, 3.0),
+    "ttft_tail_factor": (1.0, 5.0),
     "attention_efficiency": (0.1, 1.0),
 }
 GENERATION_BOUNDS = (0.3, 1.0)  # an older software generation is never faster than the current one
 FITTED: dict[str, tuple[str, ...]] = {
     "nvidia": ("prefill_compute_fraction", "decode_compute_fraction", "hbm_fraction", "fp4_compute_ratio",
-               "moe_imbalance", "tail_latency_factor", "attention_efficiency", "mfu_at_1024",
+               "moe_imbalance", "tpot_tail_factor", "tpot_jitter_factor", "attention_efficiency", "mfu_at_1024",
                "mfu_scale_exponent", "fp8_training_mfu_ratio"),
     "trainium": ("prefill_compute_fraction", "hbm_fraction", "collective_latency_us", "step_overhead_us"),
 }
@@ -63,7 +65,9 @@ MEANINGS: dict[str, str] = {
     "fp4_compute_ratio": "FP4 GEMM efficiency relative to FP8's (share of the doubled FP4 peak reached)",
     "moe_imbalance": "load on the busiest expert-parallel rank / the average (routed-expert work)",
     "attention_efficiency": "decode attention (KV reads, attention FLOPs) relative to weight streaming and GEMMs",
-    "tail_latency_factor": "p99 / mean of TTFT and TPOT under load (targets are p99; the model computes means)",
+    "tpot_tail_factor": "p99 TPOT = bare decode step + this x the mean prefill interference in a step",
+    "ttft_tail_factor": "p99 TTFT / mean TTFT (queueing for prefill)",
+    "tpot_jitter_factor": "p99 / mean of a bare decode step (batch and scheduling jitter)",
     "step_overhead_us": "fixed software time of every decode step (launches, scheduling, sampling), microseconds",
     "mfu_at_1024": "training model FLOPs utilisation (BF16) at 1,024 accelerators",
     "mfu_scale_exponent": "MFU falls as (accelerators / 1024) ^ -exponent",
@@ -74,7 +78,7 @@ MEANINGS: dict[str, str] = {
 HELD_OUT = ("c03", "c08", "c10", "c14", "c18", "t02")
 ITERATIONS, RESTARTS = 500, 4
 EFFICIENCY_FILE = "data/efficiency.yaml"
-PRIOR_WEIGHT = 0.01
+PRIOR_WEIGHT = 0.003
 
 
 def generation_of(row: Row) -> str:
@@ -209,9 +213,9 @@ def fit(directory: Path, catalog: Catalog | None = None, held_out: tuple[str, ..
         if mine:
             catalog = _fit_family(catalog, family, mine, models, iterations, restarts)
 
-    catalog = _derive_trainium_training(catalog)
+    catalog = _rounded(_derive_trainium_training(catalog))
     results = predictions(rows, models, catalog)
-    catalog = _residuals(catalog, results)
+    catalog = _rounded(_residuals(catalog, results))
     return FitResult(catalog, tuple(r.id for r in fit_rows), tuple(r.id for r in rows if r not in fit_rows),
                      tuple(predictions(rows, models, catalog)))
 
@@ -262,10 +266,22 @@ def _derive_trainium_training(catalog: Catalog) -> Catalog:
     }
     notes = {k: scaled for k in values}
     for name in ("mfu_scale_exponent", "fp8_training_mfu_ratio", "moe_imbalance", "attention_efficiency",
-                 "tail_latency_factor"):
+                 "tpot_tail_factor", "tpot_jitter_factor", "ttft_tail_factor"):
         values[name] = nv.value(name)
         notes[name] = copied
     return with_constants(catalog, "trainium", values, notes=notes)
+
+
+def _rounded(catalog: Catalog) -> Catalog:
+    """Constants at the 4 significant digits efficiency.yaml stores, so what the fit reports is what
+    the shipped file predicts."""
+    for family, eff in catalog.efficiency.items():
+        values = {k: float(f"{f.nominal:.4g}") for k, f in eff.figures.items()}
+        gens = {k: float(f"{v:.4g}") for k, v in eff.software_generations.items()}
+        catalog = replace(catalog, efficiency={**catalog.efficiency, family: Efficiency(
+            eff.family, eff.software,
+            {k: replace(f, low=values[k], high=values[k]) for k, f in eff.figures.items()}, gens)})
+    return catalog
 
 
 def _residuals(catalog: Catalog, results: list[Result]) -> Catalog:
