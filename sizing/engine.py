@@ -261,21 +261,22 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     # -- stage 2: replicas and slot accelerators, chunked over samples ---------------------------
     acc = np.zeros((len(all_ws), Y, P, S))
     hbm = np.zeros((len(all_ws), Y, P, S))
+    # seconds of one replica per unit of demand; a replica size that cannot serve costs "infinitely"
+    inv_thr = np.where(thr > 0, 1.0 / np.where(thr > 0, thr, 1.0), 1e30)
     safe_thr = np.where(thr > 0, thr, np.nan)
     chunk = max(1, CHUNK_ELEMENTS // max(1, Wi * Y * P * Nc))
-    slot_b = slot[None, None, :, None, :]
+    slot_b = np.where(np.isfinite(slot), slot, 1e30)[None, None, :, None, :]  # padding sizes never win
     for start in range(0, S, chunk):
         s = slice(start, min(S, start + chunk))
         k = scenario_of_sample[s]
-        thr_s = safe_thr[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc)
         d = demand[:, :, None, s, None] * scale  # (Wi, Y, 1, Sc, 1)
-        replicas = np.ceil(d / thr_s)
-        cost = np.where(np.isnan(replicas), np.inf, replicas * slot_b)
+        replicas = np.ceil(d * inv_thr[:, :, k, :][:, None])  # (Wi, Y, P, Sc, Nc)
+        cost = replicas * slot_b
         best = np.argmin(cost, axis=-1)[..., None]
         acc[:Wi, :, :, s] = np.take_along_axis(cost, best, axis=-1)[..., 0]
-        mem = mem_rep[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc)
-        chosen_reps = np.take_along_axis(np.nan_to_num(replicas, nan=0.0), best, axis=-1)[..., 0]
-        chosen_mem = np.take_along_axis(np.broadcast_to(mem, replicas.shape), best, axis=-1)[..., 0]
+        chosen_reps = np.take_along_axis(replicas, best, axis=-1)[..., 0]
+        mem = mem_rep[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc): broadcasts against best over years
+        chosen_mem = np.take_along_axis(mem, best, axis=-1)[..., 0]
         hbm[:Wi, :, :, s] = chosen_reps * chosen_mem
         configurations += int(replicas.size)
 

@@ -220,8 +220,8 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
 
     compute_part = np.where(disagg, t_comp, t_comp + prefills_per_step * t_pre_comp)
     comm_part = t_comm_dec + np.where(disagg, 0.0, prefills_per_step * t_pre_comm)
-    parts = np.stack(np.broadcast_arrays(t_mem, compute_part, comm_part))
-    bound = np.argmax(parts, axis=0)
+    # which term dominates: 0 memory, 1 compute, 2 communication (ties go to the earlier)
+    bound = np.where(comm_part > np.maximum(t_mem, compute_part), 2, np.where(compute_part > t_mem, 1, 0))
 
     valid = np.isfinite(n) & np.isfinite(peak)
     # targets are p99 latencies (as MLPerf's). TPOT tails come from prefill work landing in decode
