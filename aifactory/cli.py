@@ -52,6 +52,15 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--seq-len", type=float, metavar="T", help="training sequence length (with --train)")
     p.add_argument("--json", action="store_true", help="print JSON (the default output is JSON too)")
 
+    o = sub.add_parser("plan", help="offline preview: run the Pulumi program with mocks, list every resource")
+    o.add_argument("forecast", help="forecast YAML file")
+    o.add_argument("--stack-config", metavar="FILE", help="a Pulumi.<stack>.yaml (default: region from the forecast)")
+    o.add_argument("--platform", metavar="ID", help="override the stack's platform")
+    o.add_argument("--year", type=int, metavar="YEAR", help="override the build year (default: the last)")
+    o.add_argument("--samples", type=int, metavar="N", help="Monte Carlo samples of the plan")
+    o.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
+    o.add_argument("--out", metavar="MANIFEST.json", help="also write the manifest to this file")
+
     c = sub.add_parser("calibrate", help="fit the efficiency constants to measurements (writes efficiency.yaml)")
     c.add_argument("--dir", default="calibration", help="directory with inference.csv, training.csv, models.yaml")
     c.add_argument("--out", help="where to write (default: the package's sizing/data/efficiency.yaml)")
@@ -129,7 +138,44 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"size": _size, "predict": _predict, "calibrate": _calibrate}
+def _plan(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from infra.offline import manifest_document, run_offline, summary
+    from infra.settings import PROJECT, load_stack_file, parse_settings
+    from sizing.forecast import load_forecast
+
+    forecast = load_forecast(args.forecast)
+    if args.stack_config:
+        settings = replace(load_stack_file(args.stack_config), forecast=args.forecast)
+    else:
+        settings = parse_settings({f"{PROJECT}:forecast": args.forecast}, "defaults",
+                                  default_region=forecast.site.region)
+    overrides = {}
+    if args.platform:
+        from sizing.catalog import load_catalog
+
+        load_catalog().platform(args.platform, path="--platform")
+        overrides["platform"] = args.platform
+    if args.year is not None:
+        overrides["build_year"] = args.year
+    if args.samples is not None:
+        if args.samples < 1:
+            raise InputError("command line", "--samples", f"must be at least 1, got {args.samples}")
+        overrides["samples"] = args.samples
+    settings = replace(settings, **overrides)
+    manifest = run_offline(settings)
+    text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(args.out, "--out", f"cannot write the manifest: {exc.strerror}") from None
+    sys.stdout.write(text if args.json else summary(manifest))
+    return 0
+
+
+COMMANDS = {"size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -84,6 +84,10 @@ class Platform:
     instance_type: str
     instance_type_confirmed: bool
     calibration_basis: str
+    efa_layout: str
+    ami_parameter: str
+    cpu_architecture: str
+    liquid_cooled: bool
     figures: dict[str, Figure] = field(repr=False)
     dense_tflops: dict[str, Figure | None] = field(repr=False)
 
@@ -154,7 +158,7 @@ def _figure(raw: Any, where: str) -> Figure:
 
 _PLATFORM_FIGURES = (
     "hbm_gib", "hbm_tb_per_s", "scaleup_tb_per_s", "efa_gbit_per_s_per_instance",
-    "domain_it_power_kw", "domain_capex_usd", "accelerator_hour_usd", "extrapolation_sigma",
+    "domain_it_power_kw", "domain_capex_usd", "accelerator_hour_usd", "extrapolation_sigma", "network_cards",
 )
 
 
@@ -178,6 +182,8 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
         figures["accelerators_per_instance"] = per_inst
         if int(domain.nominal) % int(per_inst.nominal):
             raise ValueError(f"catalog {pid}: domain size not a multiple of accelerators per instance")
+        if raw["efa_layout"] not in ("recommended", "even-efa"):
+            raise ValueError(f"catalog {pid}: efa_layout must be recommended or even-efa")
         platforms[pid] = Platform(
             id=pid,
             name=raw["name"],
@@ -189,6 +195,10 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
             instance_type=raw["instance_type"]["value"],
             instance_type_confirmed=bool(raw["instance_type"]["confirmed"]),
             calibration_basis=raw.get("calibration_basis", ""),
+            efa_layout=str(raw["efa_layout"]),
+            ami_parameter=str(raw["ami_parameter"]),
+            cpu_architecture=str(raw["cpu_architecture"]),
+            liquid_cooled=bool(raw["liquid_cooled"]),
             figures=figures,
             dense_tflops=tflops,
         )

@@ -18,6 +18,7 @@ import yaml
 
 from sizing.catalog import PRECISIONS, load_catalog
 from sizing.models import ModelSpec, parse_models_mapping, resolve
+from sizing.residency import is_cross_region_model_id
 from sizing.schema import Node, check_number, load_yaml
 
 KINDS = ("llm_inference", "diffusion_inference", "training")
@@ -64,6 +65,21 @@ class Workload:
     mean_to_peak: float
 
 
+SERVING_TARGETS = ("factory", "bedrock", "sagemaker")
+BEDROCK_COMMITMENTS = ("OneMonth", "SixMonths")
+
+
+@dataclass(frozen=True)
+class Serving:
+    """Where a workload is served: the factory's own pods, Bedrock provisioned throughput, or
+    SageMaker endpoints (both run on the AI Factory's hardware, managed by AWS)."""
+
+    target: str = "factory"
+    model_id: str | None = None  # Bedrock foundation-model id (in-region, never a cross-region profile)
+    model_units: int | None = None  # Bedrock provisioned model units
+    commitment: str | None = None  # Bedrock commitment term
+
+
 @dataclass(frozen=True)
 class LlmWorkload(Workload):
     model: ModelSpec
@@ -74,6 +90,7 @@ class LlmWorkload(Workload):
     ttft_ms: float | None
     tpot_ms: float | None
     disaggregated: bool
+    serving: Serving = field(default_factory=Serving)
 
 
 @dataclass(frozen=True)
@@ -227,6 +244,7 @@ def _workload(node: Node, years: tuple[int, ...], models: dict[str, ModelSpec]) 
             ttft_ms=node.number("ttft_ms", required=False, positive=True),
             tpot_ms=node.number("tpot_ms", required=False, positive=True),
             disaggregated=bool(node.flag("disaggregated")),
+            serving=_serving(node.node("serving")) if node.has("serving") else Serving(),
         )
     elif kind == "diffusion_inference":
         flops, params = _diffusion_cost(node)
@@ -256,6 +274,21 @@ def _workload(node: Node, years: tuple[int, ...], models: dict[str, ModelSpec]) 
         )
     node.done()
     return w
+
+
+def _serving(node: Node) -> Serving:
+    target = node.text("target", choices=SERVING_TARGETS) or "factory"
+    if target != "bedrock":
+        node.done()
+        return Serving(target=target)
+    model_id = node.text("model_id") or ""
+    if is_cross_region_model_id(model_id):
+        node.fail(f"{model_id!r} is a cross-region inference profile: prompts would leave the region. "
+                  "Use an in-region model id (e.g. meta.llama3-3-70b-instruct-v1:0)", "model_id")
+    units = int(node.number("model_units", positive=True, integer=True) or 1)
+    commitment = node.text("commitment", required=False, choices=BEDROCK_COMMITMENTS)
+    node.done()
+    return Serving(target=target, model_id=model_id, model_units=units, commitment=commitment)
 
 
 def _model(node: Node, models: dict[str, ModelSpec]) -> ModelSpec:

@@ -143,6 +143,8 @@ def _workloads(fc: Forecast) -> dict[str, Any]:
             doc.update(model=w.model.name, precision=w.precision, input_tokens=w.input_tokens,
                        output_tokens=w.output_tokens, ttft_ms=w.ttft_ms, tpot_ms=w.tpot_ms,
                        disaggregated=w.disaggregated, demand_unit=w.demand.unit,
+                       serving={"target": w.serving.target, "model_id": w.serving.model_id,
+                                "model_units": w.serving.model_units, "commitment": w.serving.commitment},
                        demand_p50={str(y): num(v * w.demand.uncertainty.median_factor)
                                    for y, v in w.demand.per_year.items()})
         elif isinstance(w, DiffusionWorkload):
@@ -160,12 +162,14 @@ def _workloads(fc: Forecast) -> dict[str, Any]:
 def _workload_breakdown(sz: Sizing, bud: Budget, j: int, years: tuple[int, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     acc_bands = bands(sz.accelerators[:, :, j, :])  # (W, Y, 3)
+    acc_prov = np.percentile(sz.accelerators[:, :, j, :], sz.forecast.provision_percentile, axis=-1)  # (W, Y)
     n_inf = sz.detail.batch.shape[0]
     for w_i, name in enumerate(sz.workload_names):
         per_year: dict[str, Any] = {}
         for y_i, year in enumerate(years):
             b = acc_bands[w_i, y_i]
-            entry: dict[str, Any] = {"accelerators": {"p10": num(b[0]), "p50": num(b[1]), "p90": num(b[2])}}
+            entry: dict[str, Any] = {"accelerators": {"p10": num(b[0]), "p50": num(b[1]), "p90": num(b[2]),
+                                                      "provisioned": num(acc_prov[w_i, y_i])}}
             c = int(sz.nominal_choice[w_i, y_i, j])
             if w_i < n_inf and c >= 0:
                 bound = int(sz.detail.bound[w_i, j, c])

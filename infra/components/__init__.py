@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources, one per concept of the factory (see docs/ARCHITECTURE.md)."""

@@ -1,0 +1,113 @@
+"""The factory's data: S3 buckets for datasets, checkpoints and logs, and FSx for Lustre.
+
+Every bucket is versioned, encrypted by default with the factory key, closed to the public, owned
+by the bucket owner, and has a policy that refuses plain HTTP and any encryption other than the
+factory's key. The file system is PERSISTENT_2, encrypted with the factory key, EFA-enabled, and
+sized from the plan's training runs: checkpoints kept and the datasets they read. Data-bearing
+resources are protected against deletion and replacement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.blueprint import Blueprint
+from infra.components.base import child, policy_json, stateful
+
+PURPOSES = ("datasets", "checkpoints", "logs")
+
+
+@dataclass
+class DataArgs:
+    blueprint: Blueprint
+    account_id: pulumi.Input[str]
+    partition: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]
+    efa_security_group_id: pulumi.Input[str]
+    trail_name: str
+
+
+def bucket_policy(bucket_arn: str, key_arn: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
+    """TLS only, and nothing written under another key or another kind of encryption."""
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+         "Resource": [bucket_arn, f"{bucket_arn}/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        {"Sid": "KmsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"{bucket_arn}/*",
+         "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}},
+        {"Sid": "FactoryKeyOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": f"{bucket_arn}/*",
+         "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": key_arn}}},
+        *extra,
+    ]}
+
+
+class Data(pulumi.ComponentResource):
+    def __init__(self, name: str, args: DataArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("aifactory:data:Data", name, None, opts)
+        bp = args.blueprint
+        self.buckets: dict[str, aws.s3.Bucket] = {}
+        for purpose in PURPOSES:
+            bucket = aws.s3.Bucket(
+                f"{name}-{purpose}",
+                bucket=pulumi.Output.from_input(args.account_id).apply(
+                    lambda acct, p=purpose: f"{bp.name}-{p}-{acct}-{bp.region}"),
+                force_destroy=False, opts=stateful(self))
+            self.buckets[purpose] = bucket
+            aws.s3.BucketVersioning(f"{name}-{purpose}-versioning", bucket=bucket.id,
+                                    versioning_configuration={"status": "Enabled"}, opts=child(self))
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-{purpose}-encryption", bucket=bucket.id,
+                rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms",
+                                                                    "kms_master_key_id": args.kms_key_arn},
+                        "bucket_key_enabled": True}], opts=child(self))
+            access = aws.s3.BucketPublicAccessBlock(
+                f"{name}-{purpose}-public-access", bucket=bucket.id, block_public_acls=True,
+                block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child(self))
+            aws.s3.BucketOwnershipControls(f"{name}-{purpose}-ownership", bucket=bucket.id,
+                                           rule={"object_ownership": "BucketOwnerEnforced"}, opts=child(self))
+            aws.s3.BucketPolicy(
+                f"{name}-{purpose}-policy", bucket=bucket.id,
+                policy=policy_json(bucket.arn, args.kms_key_arn, args.account_id, args.partition,
+                                   build=lambda arn, key, acct, part, p=purpose: bucket_policy(
+                                       arn, key, _service_writes(p, arn, acct, part, bp.region, args.trail_name))),
+                opts=child(self, depends_on=[access]))
+
+        self.file_system = aws.fsx.LustreFileSystem(
+            f"{name}-lustre", deployment_type="PERSISTENT_2", storage_type="SSD",
+            storage_capacity=bp.fsx_storage_gib, per_unit_storage_throughput=bp.fsx_throughput_per_tib,
+            metadata_configuration={"mode": "AUTOMATIC"}, efa_enabled=True, data_compression_type="LZ4",
+            subnet_ids=args.subnet_id, security_group_ids=[args.efa_security_group_id],
+            kms_key_id=args.kms_key_arn, automatic_backup_retention_days=7, copy_tags_to_backups=True,
+            tags={"Name": f"{bp.name}-lustre"}, opts=stateful(self))
+        self.register_outputs({
+            "buckets": {p: b.bucket for p, b in self.buckets.items()},
+            "fsx_dns_name": self.file_system.dns_name,
+            "fsx_mount_name": self.file_system.mount_name,
+        })
+
+
+def _service_writes(purpose: str, bucket_arn: str, acct: str, part: str, region: str,
+                    trail: str) -> list[dict[str, Any]]:
+    """The logs bucket admits CloudTrail and Bedrock invocation logs from this account and region only."""
+    if purpose != "logs":
+        return []
+    trail_arn = f"arn:{part}:cloudtrail:{region}:{acct}:trail/{trail}"
+    return [
+        {"Sid": "CloudTrailAcl", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:GetBucketAcl", "Resource": bucket_arn,
+         "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}}},
+        {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": f"{bucket_arn}/cloudtrail/AWSLogs/{acct}/*",
+         "Condition": {"StringEquals": {"aws:SourceArn": trail_arn,
+                                        "s3:x-amz-acl": "bucket-owner-full-control"}}},
+        {"Sid": "BedrockInvocationLogs", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
+         "Action": "s3:PutObject", "Resource": f"{bucket_arn}/bedrock/*",
+         "Condition": {"StringEquals": {"aws:SourceAccount": acct},
+                       "ArnLike": {"aws:SourceArn": f"arn:{part}:bedrock:{region}:{acct}:*"}}},
+    ]

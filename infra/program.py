@@ -1,0 +1,98 @@
+"""The Pulumi program: forecast -> sizing plan -> blueprint -> Factory component -> resources.
+
+`pulumi up` runs it through infra/__main__.py with the stack's config; `aifactory plan` runs the very
+same `build` under Pulumi's mocks (infra/offline.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.blueprint import Blueprint, make_blueprint
+from infra.components.factory import Factory, FactoryArgs
+from infra.settings import _KEYS, PROJECT, StackSettings, parse_settings
+from sizing.catalog import load_catalog
+from sizing.forecast import Forecast, load_forecast
+from sizing.plan import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(path: str) -> Path:
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    return ROOT / p
+
+
+def prepare(settings: StackSettings, source: str = "stack config") -> tuple[Forecast, dict[str, Any], Blueprint]:
+    """Size the forecast for the stack's platform (seeded: same inputs, same plan) and make the blueprint."""
+    forecast = load_forecast(resolve_path(settings.forecast))
+    if settings.percentile:
+        forecast = replace(forecast, provision_percentile=settings.percentile)
+    plan = make_plan(forecast, platforms=[settings.platform], samples=settings.samples, seed=settings.seed)
+    return forecast, plan, make_blueprint(forecast, plan, settings, load_catalog(), source)
+
+
+def build(settings: StackSettings, forecast: Forecast, blueprint: Blueprint) -> Factory:
+    """Create the factory's resources and the stack outputs a platform engineer needs."""
+    tags = {"aifactory:factory": settings.name, "aifactory:forecast": forecast.name[:250],
+            "aifactory:platform": settings.platform, "aifactory:build-year": str(blueprint.build_year)}
+    provider = aws.Provider("aws", region=settings.region,
+                            allowed_account_ids=list(settings.allowed_account_ids) or None,
+                            default_tags={"tags": tags})
+    invoke = pulumi.InvokeOptions(provider=provider)
+    identity = aws.get_caller_identity_output(opts=invoke)
+    partition = aws.get_partition_output(opts=invoke)
+    factory = Factory(settings.name, FactoryArgs(
+        blueprint=blueprint, settings=settings, account_id=identity.account_id, partition=partition.partition,
+        dns_suffix=partition.dns_suffix), opts=pulumi.ResourceOptions(provider=provider))
+
+    pulumi.export("vpc_id", factory.network.vpc.id)
+    pulumi.export("service_subnet_ids", [s.id for s in factory.network.service_subnets])
+    pulumi.export("pod_groups", [g.summary for g in factory.pods.groups])
+    pulumi.export("endpoints", {k: v.id for k, v in factory.network.endpoints.items()})
+    pulumi.export("buckets", {p: b.bucket for p, b in factory.data.buckets.items()})
+    pulumi.export("fsx", {"dns_name": factory.data.file_system.dns_name,
+                          "mount_name": factory.data.file_system.mount_name})
+    pulumi.export("kms_key_arn", factory.key.arn)
+    pulumi.export("guardrail_id", factory.services.guardrail.guardrail_id)
+    pulumi.export("plan_headline", {"platform": settings.platform, "year": blueprint.build_year,
+                                    **blueprint.headline})
+    pulumi.export("facility_budget", blueprint.facility)
+    return factory
+
+
+def settings_from_pulumi() -> StackSettings:
+    """Settings from the running stack's config (values arrive as text; JSON is decoded)."""
+    values: dict[str, Any] = {}
+    own = pulumi.Config(PROJECT)
+    for key in sorted(_KEYS):
+        raw = own.get(key)
+        if raw is not None:
+            values[f"{PROJECT}:{key}"] = _decode(raw)
+    aws_cfg = pulumi.Config("aws")
+    for key in ("region", "allowedAccountIds"):
+        raw = aws_cfg.get(key)
+        if raw is not None:
+            values[f"aws:{key}"] = _decode(raw)
+    return parse_settings(values, f"Pulumi.{pulumi.get_stack()}.yaml", stack=pulumi.get_stack())
+
+
+def _decode(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def main() -> None:
+    settings = settings_from_pulumi()
+    forecast, _plan, blueprint = prepare(settings)
+    build(settings, forecast, blueprint)
