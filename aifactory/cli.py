@@ -172,6 +172,16 @@ def _plan(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise InputError(args.out, "--out", f"cannot write the manifest: {exc.strerror}") from None
     sys.stdout.write(text if args.json else summary(manifest))
+    report = manifest.check()
+    if not report.ok:
+        print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)
+        for v in report.violations:
+            print(f"  {v}", file=sys.stderr)
+        return 1
+    if not args.json:
+        from infra.rules import RULES
+
+        print(f"sovereignty rules: all {len(RULES)} pass (the same rules as the policy pack in policies/)")
     return 0
 
 

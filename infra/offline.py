@@ -22,6 +22,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.blueprint import Blueprint
+from infra.rules import Context, Report, Resource, check_all
 from infra.settings import PROJECT, StackSettings
 from sizing.catalog import Catalog, load_catalog
 
@@ -37,6 +38,7 @@ class OfflineAws(pmocks.Mocks):
         self.catalog = catalog
         self.region = settings.region
         self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ids: dict[tuple[str, str], str] = {}
         self.order: list[tuple[str, str]] = []
 
     # -- resources ------------------------------------------------------------------------------
@@ -46,6 +48,7 @@ class OfflineAws(pmocks.Mocks):
         self.order.append(key)
         digest = hashlib.sha1(f"{args.typ}/{args.name}".encode()).hexdigest()[:17]
         rid = f"{args.typ.rsplit(':', 1)[-1].lower()}-{digest}"
+        self.ids[key] = rid
         state = dict(args.inputs)
         service = args.typ.split(":")[1].split("/")[0] if ":" in args.typ else "aws"
         state.setdefault("arn", f"arn:aws:{service}:{self.region}:{OFFLINE_ACCOUNT}:{args.name}")
@@ -106,10 +109,19 @@ class RecordingMonitor(pmocks.MockMonitor):
     def __init__(self, mocks: pmocks.Mocks) -> None:
         super().__init__(mocks)
         self.parents: dict[tuple[str, str], str] = {}
+        self.protect: dict[tuple[str, str], bool] = {}
+        self.provider: dict[tuple[str, str], str] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
-        self.parents[(request.type, request.name)] = request.parent
+        key = (request.type, request.name)
+        self.parents[key] = request.parent
+        self.protect[key] = bool(request.protect)
+        self.provider[key] = request.provider
         return super().RegisterResource(request)
+
+
+def _urn(monitor: RecordingMonitor, key: tuple[str, str]) -> str:
+    return monitor.make_urn(monitor.parents.get(key, ""), key[0], key[1])
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,14 @@ class Manifest:
 
     def of_type(self, type_: str) -> list[dict[str, Any]]:
         return [r for r in self.resources if r["type"] == type_]
+
+    def rule_resources(self) -> list[Resource]:
+        """The manifest as the sovereignty rules see it (same shape as CrossGuard's view)."""
+        return [Resource(type=r["type"], name=r["name"], props=r["inputs"], id=r["id"],
+                         provider_region=r["provider_region"], protect=r["protect"]) for r in self.custom()]
+
+    def check(self) -> Report:
+        return check_all(self.rule_resources(), Context(self.settings.regions))
 
     def by_type(self) -> Counter[str]:
         return Counter(r["type"] for r in self.custom())
@@ -156,16 +176,22 @@ def run_offline(settings: StackSettings, catalog: Catalog | None = None) -> Mani
 
     _sync_await(run_pulumi_func(program))
     seconds = time.perf_counter() - started
+    provider_region = {f"{_urn(monitor, k)}::{offline.ids[k]}": offline.inputs[k].get("region")
+                       for k in offline.order if k[0].startswith("pulumi:providers:")}
     resources = []
-    for typ, name in offline.order:
+    # registration is asynchronous: sort by name (component prefix first) for a reproducible manifest
+    for typ, name in sorted(offline.order, key=lambda k: (k[1], k[0])):
         parent_urn = monitor.parents.get((typ, name), "")
         parent_name = parent_urn.rsplit("::", 1)[-1] if parent_urn else None
         parent_type = parent_urn.split("::")[2].split("$")[-1] if parent_urn else None
         if parent_type == "pulumi:pulumi:Stack":
             parent_name, parent_type = None, None
         resources.append({
-            "type": typ, "name": name, "parent": parent_name, "parent_type": parent_type,
-            "custom": not typ.startswith("aifactory:"), "inputs": offline.inputs[(typ, name)],
+            "type": typ, "name": name, "id": offline.ids[(typ, name)], "parent": parent_name,
+            "parent_type": parent_type, "custom": not typ.startswith("aifactory:"),
+            "protect": monitor.protect.get((typ, name), False),
+            "provider_region": provider_region.get(monitor.provider.get((typ, name), "")),
+            "inputs": offline.inputs[(typ, name)],
         })
     return Manifest(resources=resources, blueprint=blueprint, plan=plan, settings=settings, seconds=seconds)
 
@@ -213,6 +239,7 @@ def manifest_document(m: Manifest) -> dict[str, Any]:
         "headline": m.blueprint.headline,
         "facility_budget": m.blueprint.facility,
         "resource_count": len(m.custom()),
+        "sovereignty": [str(v) for v in m.check().violations],
         "resources": [{k: v for k, v in r.items() if k != "custom"} for r in m.custom()],
         "components": [{"type": r["type"], "name": r["name"], "parent": r["parent"]}
                        for r in m.resources if not r["custom"]],

@@ -1,0 +1,1 @@
+"""The CrossGuard policy pack: the sovereignty rules of infra/rules.py, enforced as mandatory policies."""
