@@ -61,6 +61,17 @@ def _build() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true", help="print the manifest as JSON on stdout")
     o.add_argument("--out", metavar="MANIFEST.json", help="also write the manifest to this file")
 
+    for command, text in (("preflight", "check the account before `pulumi up`: capacity, quotas, EFA, residency"),
+                          ("verify", "check the account after `pulumi up`: drift from the plan and the rules")):
+        v = sub.add_parser(command, help=text)
+        v.add_argument("forecast", help="forecast YAML file")
+        v.add_argument("--region", required=True, help="AWS region to check (credentials: default chain)")
+        v.add_argument("--stack-config", metavar="FILE", help="a Pulumi.<stack>.yaml")
+        v.add_argument("--platform", metavar="ID", help="override the stack's platform")
+        v.add_argument("--year", type=int, metavar="YEAR", help="override the build year")
+        v.add_argument("--samples", type=int, metavar="N", help="Monte Carlo samples of the plan")
+        v.add_argument("--json", action="store_true", help="print the findings as JSON")
+
     c = sub.add_parser("calibrate", help="fit the efficiency constants to measurements (writes efficiency.yaml)")
     c.add_argument("--dir", default="calibration", help="directory with inference.csv, training.csv, models.yaml")
     c.add_argument("--out", help="where to write (default: the package's sizing/data/efficiency.yaml)")
@@ -138,10 +149,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace) -> int:
+def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
+    """Stack settings from --stack-config (or defaults from the forecast), with command-line overrides."""
     from dataclasses import replace
 
-    from infra.offline import manifest_document, run_offline, summary
     from infra.settings import PROJECT, load_stack_file, parse_settings
     from sizing.forecast import load_forecast
 
@@ -150,8 +161,10 @@ def _plan(args: argparse.Namespace) -> int:
         settings = replace(load_stack_file(args.stack_config), forecast=args.forecast)
     else:
         settings = parse_settings({f"{PROJECT}:forecast": args.forecast}, "defaults",
-                                  default_region=forecast.site.region)
-    overrides = {}
+                                  default_region=region or forecast.site.region)
+    if region is not None:
+        settings = replace(settings, region=region)
+    overrides: dict[str, Any] = {}
     if args.platform:
         from sizing.catalog import load_catalog
 
@@ -163,7 +176,13 @@ def _plan(args: argparse.Namespace) -> int:
         if args.samples < 1:
             raise InputError("command line", "--samples", f"must be at least 1, got {args.samples}")
         overrides["samples"] = args.samples
-    settings = replace(settings, **overrides)
+    return replace(settings, **overrides), forecast
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from infra.offline import manifest_document, run_offline, summary
+
+    settings, _forecast = _stack_settings(args)
     manifest = run_offline(settings)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out:
@@ -185,7 +204,29 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate}
+def _account_check(args: argparse.Namespace) -> int:
+    from infra.findings import Clients
+    from infra.program import prepare
+
+    settings, forecast = _stack_settings(args, region=args.region)
+    _f, _plan_doc, blueprint = prepare(settings)
+    clients = Clients.for_region(args.region)
+    if args.command == "preflight":
+        from infra.preflight import preflight
+
+        result = preflight(settings, blueprint, clients, forecast.site.region)
+    else:
+        from infra.verify import verify
+
+        result = verify(settings, blueprint, clients)
+    title = (f"{args.command} of {blueprint.name} ({blueprint.platform.name}, build year {blueprint.build_year}) "
+             f"in {args.region}")
+    sys.stdout.write(result.to_json() if args.json else result.render(title))
+    return 1 if result.blocking else 0
+
+
+COMMANDS = {"size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate,
+            "preflight": _account_check, "verify": _account_check}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -159,6 +159,7 @@ def _figure(raw: Any, where: str) -> Figure:
 _PLATFORM_FIGURES = (
     "hbm_gib", "hbm_tb_per_s", "scaleup_tb_per_s", "efa_gbit_per_s_per_instance",
     "domain_it_power_kw", "domain_capex_usd", "accelerator_hour_usd", "extrapolation_sigma", "network_cards",
+    "vcpus_per_instance",
 )
 
 

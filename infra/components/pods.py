@@ -24,11 +24,10 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import efa
-from infra.blueprint import Blueprint, PodGroup
+from infra.blueprint import CAPACITY_BLOCK_HOURS, Blueprint, PodGroup
 from infra.components.base import assume_role_policy, child, policy_json
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
-CAPACITY_BLOCK_HOURS = 24 * 182  # the longest Capacity Block term
 
 
 def render_user_data(**context: Any) -> str:

@@ -1,0 +1,234 @@
+"""Verify, after `pulumi up`: is what runs what was approved?
+
+Two kinds of findings:
+
+- **Sovereignty**: the live account (the factory's VPC, subnets, gateways, routes, endpoints,
+  instances, volumes, buckets, trail) is read with boto3 and turned into the resource shape of
+  infra/rules.py. The *same* rules the policy pack and `aifactory plan` enforce then judge it, so a
+  rule is never written twice.
+- **Drift from the plan**: instances per pod group, EFA interfaces per instance, every endpoint
+  service, the trail logging with validation, volumes on the factory's own key.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
+from infra.components.data import PURPOSES
+from infra.findings import BLOCKING, OK, Check, Clients, Finding, Result, run_checks
+from infra.rules import Context, Resource, check_all
+from infra.settings import StackSettings
+
+EFA_TYPES = ("efa", "efa-only")
+
+
+@dataclass
+class LiveFactory:
+    """What verify read from the account."""
+
+    vpc_id: str | None = None
+    key_arn: str | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    resources: list[Resource] = field(default_factory=list)
+    endpoint_services: set[str] = field(default_factory=set)
+    trail: dict[str, Any] | None = None
+    trail_logging: bool = False
+    missing_buckets: list[str] = field(default_factory=list)
+
+
+def _f(*pairs: tuple[str, Any]) -> list[dict[str, Any]]:
+    """EC2 filters from (name, value or values) pairs, names as the API spells them."""
+    return [{"Name": name, "Values": value if isinstance(value, list) else [value]} for name, value in pairs]
+
+
+def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
+    """Read the factory's resources from the account (only what verify judges)."""
+    live = LiveFactory()
+    region = clients.region
+
+    def res(type_: str, name: str, props: dict[str, Any], protect: bool | None = None) -> None:
+        live.resources.append(Resource(type_, name, props, id=name, provider_region=region, protect=protect))
+
+    try:
+        live.key_arn = clients.kms.describe_key(KeyId=f"alias/{bp.name}-factory")["KeyMetadata"]["Arn"]
+    except ClientError:
+        live.key_arn = None
+    vpcs = clients.ec2.describe_vpcs(Filters=_f(("tag:Name", f"{bp.name}-vpc")))["Vpcs"]
+    if not vpcs:
+        return live
+    vpc = live.vpc_id = vpcs[0]["VpcId"]
+    for s in clients.ec2.describe_subnets(Filters=_f(("vpc-id", vpc)))["Subnets"]:
+        res("aws:ec2/subnet:Subnet", s["SubnetId"], {"mapPublicIpOnLaunch": s.get("MapPublicIpOnLaunch", False)})
+    for g in clients.ec2.describe_internet_gateways(Filters=_f(("attachment.vpc-id", vpc)))["InternetGateways"]:
+        res("aws:ec2/internetGateway:InternetGateway", g["InternetGatewayId"], {})
+    for n in clients.ec2.describe_nat_gateways(Filters=_f(("vpc-id", vpc)))["NatGateways"]:
+        if n.get("State") not in ("deleted", "deleting", "failed"):
+            res("aws:ec2/natGateway:NatGateway", n["NatGatewayId"], {"subnetId": n.get("SubnetId")})
+    for side in ("requester-vpc-info.vpc-id", "accepter-vpc-info.vpc-id"):
+        peers = clients.ec2.describe_vpc_peering_connections(Filters=_f((side, vpc)))
+        for p in peers["VpcPeeringConnections"]:
+            if p.get("Status", {}).get("Code") in ("active", "pending-acceptance", "provisioning"):
+                res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", p["VpcPeeringConnectionId"], {})
+    for rt in clients.ec2.describe_route_tables(Filters=_f(("vpc-id", vpc)))["RouteTables"]:
+        routes = [{"cidrBlock": r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"),
+                   "gatewayId": r.get("GatewayId"), "natGatewayId": r.get("NatGatewayId"),
+                   "vpcPeeringConnectionId": r.get("VpcPeeringConnectionId"),
+                   "egressOnlyGatewayId": r.get("EgressOnlyInternetGatewayId")}
+                  for r in rt.get("Routes", []) if r.get("GatewayId") != "local"]
+        routes = [r for r in routes if r["cidrBlock"] and not r["cidrBlock"].startswith("pl-")
+                  and not (r["gatewayId"] or "").startswith("vpce-")]
+        res("aws:ec2/routeTable:RouteTable", rt["RouteTableId"], {"routes": routes})
+    for e in clients.ec2.describe_vpc_endpoints(Filters=_f(("vpc-id", vpc)))["VpcEndpoints"]:
+        live.endpoint_services.add(e["ServiceName"])
+        res("aws:ec2/vpcEndpoint:VpcEndpoint", e["VpcEndpointId"], {"policy": e.get("PolicyDocument"),
+                                                                   "serviceName": e["ServiceName"]})
+    reservations = clients.ec2.describe_instances(
+        Filters=_f(("vpc-id", vpc), ("instance-state-name", ["pending", "running"])))["Reservations"]
+    live.instances = [i for r in reservations for i in r["Instances"]]
+    ids = [i["InstanceId"] for i in live.instances]
+    volumes = clients.ec2.describe_volumes(Filters=_f(("attachment.instance-id", ids)))["Volumes"] if ids else []
+    volumes += clients.ec2.describe_volumes(Filters=_f(("tag:aifactory:factory", bp.name)))["Volumes"]
+    by_id = {v["VolumeId"]: v for v in volumes}
+    for v in by_id.values():
+        res("aws:ebs/volume:Volume", v["VolumeId"], {"encrypted": v.get("Encrypted", False),
+                                                    "kmsKeyId": v.get("KmsKeyId")})
+    for i in live.instances:
+        root = next((m["Ebs"]["VolumeId"] for m in i.get("BlockDeviceMappings", [])
+                     if m.get("DeviceName") == i.get("RootDeviceName") and "Ebs" in m), None)
+        vol = by_id.get(root or "", {})
+        res("aws:ec2/instance:Instance", i["InstanceId"], {
+            "metadataOptions": {"httpTokens": (i.get("MetadataOptions") or {}).get("HttpTokens")},
+            "associatePublicIpAddress": bool(i.get("PublicIpAddress")),
+            "rootBlockDevice": {"encrypted": vol.get("Encrypted", False), "kmsKeyId": vol.get("KmsKeyId")}})
+    account = clients.sts.get_caller_identity()["Account"]
+    for purpose in PURPOSES:
+        name = f"{bp.name}-{purpose}-{account}-{region}"
+        try:
+            clients.s3.head_bucket(Bucket=name)
+        except ClientError:
+            live.missing_buckets.append(name)
+            continue
+        res("aws:s3/bucket:Bucket", name, {"bucket": name})
+        try:
+            rules = clients.s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+            res("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+                f"{name}-encryption", {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {
+                    "sseAlgorithm": r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
+                    "kmsMasterKeyId": r["ApplyServerSideEncryptionByDefault"].get("KMSMasterKeyID")}} for r in rules]})
+        except ClientError:
+            pass  # no configuration: the bucket-encryption rule reports it
+        try:
+            pab = clients.s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+            res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{name}-public-access", {
+                "bucket": name, "blockPublicAcls": pab.get("BlockPublicAcls"),
+                "blockPublicPolicy": pab.get("BlockPublicPolicy"), "ignorePublicAcls": pab.get("IgnorePublicAcls"),
+                "restrictPublicBuckets": pab.get("RestrictPublicBuckets")})
+        except ClientError:
+            pass  # none: the public-access rule reports it
+    trails = clients.cloudtrail.describe_trails(trailNameList=[f"{bp.name}-trail"]).get("trailList", [])
+    if trails:
+        live.trail = trails[0]
+        res("aws:cloudtrail/trail:Trail", trails[0]["Name"], {"kmsKeyId": trails[0].get("KmsKeyId")})
+        live.trail_logging = bool(clients.cloudtrail.get_trail_status(Name=trails[0]["Name"]).get("IsLogging"))
+    return live
+
+
+def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
+    live_box: dict[str, LiveFactory] = {}
+
+    def read() -> Iterator[Finding]:
+        live = live_box["live"] = read_factory(bp, clients)
+        if live.vpc_id is None:
+            yield Finding("factory", BLOCKING, f"no VPC tagged {bp.name}-vpc in {clients.region}",
+                          "run `pulumi up` for this stack first, or check the region and name")
+        else:
+            yield Finding("factory", OK, f"factory VPC {live.vpc_id}, {len(live.instances)} instances running")
+
+    def sovereignty() -> Iterator[Finding]:
+        live = live_box.get("live")
+        if live is None or live.vpc_id is None:
+            return
+        report = check_all(live.resources, Context(settings.regions))
+        for v in report.violations:
+            yield Finding(f"sovereignty:{v.rule}", BLOCKING, v.message)
+        if report.ok:
+            yield Finding("sovereignty", OK, f"the live factory passes the sovereignty rules "
+                          f"({len(live.resources)} resources read)")
+
+    def pod_groups() -> Iterator[Finding]:
+        live = live_box.get("live")
+        if live is None or live.vpc_id is None:
+            return
+        counts = Counter(next((t["Value"] for t in i.get("Tags", []) if t["Key"] == "aifactory:pod-group"), None)
+                         for i in live.instances)
+        for g in bp.pod_groups:
+            have = counts.get(g.name, 0)
+            if have < g.instances:
+                yield Finding("pod-groups", BLOCKING, f"{g.name}: {have} of {g.instances} instances running",
+                              "check the Auto Scaling group's activity (capacity, quota) and rerun `pulumi up`")
+            else:
+                yield Finding("pod-groups", OK, f"{g.name}: {have} of {g.instances} instances running")
+
+    def efa_interfaces() -> Iterator[Finding]:
+        live = live_box.get("live")
+        if live is None or not live.instances:
+            return
+        expected = sum(1 for i in bp.interfaces if i.interface_type in EFA_TYPES)
+        ids = [i["InstanceId"] for i in live.instances]
+        found = clients.ec2_interfaces.describe_network_interfaces(
+            Filters=_f(("attachment.instance-id", ids)))["NetworkInterfaces"]
+        per: Counter[str] = Counter(n["Attachment"]["InstanceId"] for n in found
+                                    if n.get("InterfaceType") in EFA_TYPES and n.get("Attachment"))
+        short = [i for i in ids if per.get(i, 0) < expected]
+        if short:
+            yield Finding("efa-interfaces", BLOCKING, f"{len(short)} instance(s) have fewer than {expected} EFA "
+                          f"interfaces (e.g. {short[0]}: {per.get(short[0], 0)})",
+                          "relaunch them from the pod group's launch template")
+        else:
+            yield Finding("efa-interfaces", OK, f"every instance has its {expected} EFA interfaces")
+
+    def endpoints() -> Iterator[Finding]:
+        live = live_box.get("live")
+        if live is None or live.vpc_id is None:
+            return
+        missing = [s for s in INTERFACE_ENDPOINTS + GATEWAY_ENDPOINTS
+                   if not any(n.endswith(f".{clients.region}.{s}") for n in live.endpoint_services)]
+        if missing:
+            yield Finding("endpoints", BLOCKING, f"missing VPC endpoints: {', '.join(missing)}",
+                          "rerun `pulumi up`; without them nodes cannot reach these AWS services")
+        else:
+            total = len(INTERFACE_ENDPOINTS) + len(GATEWAY_ENDPOINTS)
+            yield Finding("endpoints", OK, f"all {total} endpoints present")
+
+    def trail_and_keys() -> Iterator[Finding]:
+        live = live_box.get("live")
+        if live is None:
+            return
+        if live.trail is None or not live.trail_logging:
+            state = "missing" if live.trail is None else "not logging"
+            yield Finding("cloudtrail", BLOCKING, f"trail {bp.name}-trail is {state}",
+                          "restore the trail and start logging (aws cloudtrail start-logging)")
+        elif not live.trail.get("LogFileValidationEnabled"):
+            yield Finding("cloudtrail", BLOCKING, "log-file validation is off", "enable log-file validation")
+        else:
+            yield Finding("cloudtrail", OK, "the trail is logging with file validation")
+        if live.key_arn is None:
+            yield Finding("factory-key", BLOCKING, f"alias/{bp.name}-factory is missing", "restore the factory key")
+        other = [r.name for r in live.resources if r.type == "aws:ebs/volume:Volume" and r.props.get("encrypted")
+                 and r.props.get("kmsKeyId") not in (live.key_arn, None)]
+        if other:
+            yield Finding("factory-key", BLOCKING, f"{len(other)} volume(s) use another key (e.g. {other[0]})",
+                          "re-create them with the factory key")
+        for name in live.missing_buckets:
+            yield Finding("buckets", BLOCKING, f"bucket {name} is missing", "rerun `pulumi up`")
+
+    return run_checks([Check("factory", read), Check("sovereignty", sovereignty), Check("pod-groups", pod_groups),
+                       Check("efa-interfaces", efa_interfaces), Check("endpoints", endpoints),
+                       Check("cloudtrail", trail_and_keys)])
+

@@ -1,0 +1,290 @@
+"""Preflight and verify against a moto-backed account.
+
+moto implements EC2 (offerings, instance types, VPCs, endpoints, instances, volumes), STS, KMS, S3 and
+CloudTrail. What it does not implement uses botocore's Stubber, whose responses botocore validates
+against the real API shapes. Each stubbed call is marked STUBBED below: service quotas, capacity
+reservations, Capacity Block offerings, Bedrock foundation models, and network-interface types (moto
+does not keep InterfaceType).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import replace
+
+import boto3
+import pytest
+import yaml
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS
+from infra.components.data import PURPOSES
+from infra.findings import BLOCKING, Clients
+from infra.preflight import preflight
+from infra.program import prepare
+from infra.settings import PROJECT, parse_settings
+from infra.verify import verify
+
+REGION = "us-east-2"
+ACCOUNT = "123456789012"  # moto's account
+FORECAST = {
+    "name": "verify test", "site": {"name": "dc", "region": REGION, "pue": 1.2, "electricity_usd_per_mwh": 90},
+    "horizon": {"start_year": 2027, "years": 2}, "platforms": ["trn2"], "provision_percentile": 90,
+    "headroom": 0.1, "monte_carlo": {"samples": 200, "seed": 1},
+    "workloads": [
+        {"name": "chat", "application": "chatbot", "kind": "llm_inference", "model": "llama3.3-70b",
+         "precision": "fp8", "input_tokens": 1000, "output_tokens": 300, "ttft_ms": 3000, "tpot_ms": 150,
+         "demand": {"unit": "requests_per_s", "base": 20, "growth": 0.3, "uncertainty": {"sigma": 0.1}}},
+        {"name": "assistant", "application": "chatbot", "kind": "llm_inference", "model": "llama3.3-70b",
+         "precision": "fp8", "input_tokens": 1000, "output_tokens": 300,
+         "serving": {"target": "bedrock", "model_id": "meta.llama3-3-70b-instruct-v1:0", "model_units": 1},
+         "demand": {"unit": "requests_per_s", "base": 1, "growth": 0.1, "uncertainty": {"sigma": 0.1}}},
+    ],
+}
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                 "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def stack(tmp_path):
+    path = tmp_path / "forecast.yaml"
+    path.write_text(yaml.safe_dump(FORECAST))
+
+    def make(**over):
+        values = {f"{PROJECT}:forecast": str(path), "aws:region": REGION, "aws:allowedAccountIds": [ACCOUNT],
+                  f"{PROJECT}:platform": "trn2", f"{PROJECT}:buildYear": 2027, f"{PROJECT}:samples": 200,
+                  **{f"{PROJECT}:{k}": v for k, v in over.items()}}
+        settings = parse_settings(values, "test")
+        return settings, prepare(settings)[2]
+
+    return make
+
+
+def quota(name: str, value: float, code: str) -> dict:
+    return {"ServiceCode": code, "ServiceName": code,
+            "QuotaArn": f"arn:aws:servicequotas:{REGION}:{ACCOUNT}:{code}/L-1",
+            "QuotaCode": "L-1", "QuotaName": name, "Value": value, "Unit": "None", "Adjustable": True,
+            "GlobalQuota": False}
+
+
+def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserved: int = 0,
+            models=("meta.llama3-3-70b-instruct-v1:0",), efa_per_instance: int = 16, instance_ids=()) -> Clients:
+    """offerings=None: the stack reserves capacity (reservations stubbed); a number: Capacity Blocks."""
+    s = boto3.Session(region_name=REGION)
+    c = Clients(region=REGION, ec2=s.client("ec2"), sts=s.client("sts"), kms=s.client("kms"), s3=s.client("s3"),
+                cloudtrail=s.client("cloudtrail"))
+    # STUBBED: moto has no Service Quotas for EC2/VPC
+    c.quotas = s.client("service-quotas")
+    q = Stubber(c.quotas)
+    q.add_response("list_service_quotas", {"Quotas": [quota("Running On-Demand Trn instances", trn_vcpus, "ec2")]})
+    q.add_response("list_service_quotas", {"Quotas": [quota("IPv4 CIDR blocks per VPC", 5, "vpc")]})
+    q.activate()
+    # STUBBED: moto has no capacity reservations or Capacity Block offerings
+    c.ec2_capacity = s.client("ec2")
+    cap = Stubber(c.ec2_capacity)
+    start = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
+    if offerings is None:
+        cap.add_response("describe_capacity_reservations", {"CapacityReservations": [
+            {"CapacityReservationId": "cr-0123456789abcdef0", "InstanceType": "trn2.48xlarge",
+             "AvailabilityZone": f"{REGION}a", "TotalInstanceCount": reserved, "AvailableInstanceCount": reserved,
+             "State": "active", "InstanceMatchCriteria": "targeted"}] if reserved else []})
+    for _ in range(0 if offerings is None else 4):
+        cap.add_response("describe_capacity_block_offerings", {"CapacityBlockOfferings": [
+            {"CapacityBlockOfferingId": f"cb-0123456789abcdef{i}", "InstanceType": "trn2.48xlarge",
+             "AvailabilityZone": f"{REGION}a", "InstanceCount": 4, "StartDate": start,
+             "EndDate": start + dt.timedelta(hours=4368), "CapacityBlockDurationHours": 4368,
+             "UpfrontFee": "1000.00", "CurrencyCode": "USD", "Tenancy": "default"} for i in range(offerings or 0)]})
+    cap.activate()
+    # STUBBED: moto has no Bedrock foundation models
+    c.bedrock = s.client("bedrock")
+    b = Stubber(c.bedrock)
+    b.add_response("list_foundation_models", {"modelSummaries": [
+        {"modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/{m}", "modelId": m, "modelName": m,
+         "providerName": "Meta", "inputModalities": ["TEXT"], "outputModalities": ["TEXT"],
+         "responseStreamingSupported": True, "customizationsSupported": [], "inferenceTypesSupported": ["PROVISIONED"],
+         "modelLifecycle": {"status": "ACTIVE"}} for m in models]})
+    b.activate()
+    # STUBBED: moto does not keep network-interface types (efa / efa-only)
+    c.ec2_interfaces = s.client("ec2")
+    n = Stubber(c.ec2_interfaces)
+    n.add_response("describe_network_interfaces", {"NetworkInterfaces": [
+        {"NetworkInterfaceId": f"eni-{k:08x}{j:09x}", "InterfaceType": "efa-only",
+         "Attachment": {"InstanceId": iid, "NetworkCardIndex": j, "DeviceIndex": 1 if j == 0 else 0}}
+        for k, iid in enumerate(instance_ids) for j in range(efa_per_instance)]})
+    n.activate()
+    return c
+
+
+def blocking(result) -> dict[str, str]:
+    return {f.check: f.message for f in result.findings if f.severity == BLOCKING}
+
+
+# -- preflight -------------------------------------------------------------------------------------
+
+
+def test_preflight_passes_a_healthy_account(aws, stack):
+    settings, bp = stack()
+    result = preflight(settings, bp, clients(reserved=bp.instances_built), REGION)
+    assert not result.blocking, result.render("")
+    checks = {f.check for f in result.findings}
+    assert {"region", "account", "instance-type-offered", "efa", "quota", "capacity", "services",
+            "vpc-cidr-blocks", "bedrock-models"} <= checks
+
+
+def test_preflight_finds_a_type_not_offered_in_the_zone(aws, stack):
+    settings, bp = stack(site={"kind": "region", "zones": [f"{REGION}a", f"{REGION}d"]})
+    found = blocking(preflight(settings, bp, clients(), REGION))
+    assert "us-east-2d" in found["instance-type-offered"]
+
+
+def test_preflight_finds_a_quota_too_low(aws, stack):
+    settings, bp = stack()
+    found = blocking(preflight(settings, bp, clients(trn_vcpus=96), REGION))
+    assert "'Running On-Demand Trn instances' is 96 vCPUs" in found["quota"]
+
+
+def test_preflight_finds_no_capacity(aws, stack):
+    settings, bp = stack(capacityType="capacity-block")
+    found = blocking(preflight(settings, bp, clients(offerings=0), REGION))
+    assert "no Capacity Block offering" in found["capacity"]
+
+
+def test_preflight_finds_a_region_not_allowed(aws, stack):
+    settings, bp = stack()
+    settings = replace(settings, allowed_regions=("eu-central-1",))
+    found = blocking(preflight(settings, bp, clients(), REGION))
+    assert "us-east-2 is not an allowed region" in found["region"]
+
+
+def test_preflight_finds_an_account_not_allowed(aws, stack):
+    settings, bp = stack()
+    settings = replace(settings, allowed_account_ids=("111122223333",))
+    assert "not in ['111122223333']" in blocking(preflight(settings, bp, clients(), REGION))["account"]
+
+
+def test_preflight_finds_a_bedrock_model_missing(aws, stack):
+    settings, bp = stack()
+    found = blocking(preflight(settings, bp, clients(models=("amazon.nova-pro-v1:0",)), REGION))
+    assert "meta.llama3-3-70b-instruct-v1:0 is not offered" in found["bedrock-models"]
+
+
+# -- verify ----------------------------------------------------------------------------------------
+
+
+def build_factory(bp) -> dict:
+    """What `pulumi up` would have made, created directly in the moto account."""
+    ec2, kms, s3, trail = (boto3.client(x, region_name=REGION) for x in ("ec2", "kms", "s3", "cloudtrail"))
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    kms.create_alias(AliasName=f"alias/{bp.name}-factory", TargetKeyId=key)
+    vpc = ec2.create_vpc(CidrBlock=bp.vpc_blocks[0], TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": f"{bp.name}-vpc"}]}])["Vpc"]["VpcId"]
+    subnets = {g.name: ec2.create_subnet(VpcId=vpc, CidrBlock=g.subnet_cidr, AvailabilityZone=f"{REGION}a")["Subnet"]
+               ["SubnetId"] for g in bp.pod_groups}
+    policy = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
+                                        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}}]})
+    for svc in INTERFACE_ENDPOINTS + GATEWAY_ENDPOINTS:
+        ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.{svc}", PolicyDocument=policy,
+                                VpcEndpointType="Gateway" if svc in GATEWAY_ENDPOINTS else "Interface")
+    instances: dict[str, list[str]] = {}
+    for g in bp.pod_groups:
+        run = ec2.run_instances(
+            ImageId="ami-12c6146b", InstanceType=bp.instance_type, MinCount=g.instances, MaxCount=g.instances,
+            SubnetId=subnets[g.name], MetadataOptions={"HttpTokens": "required"},
+            BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 100, "Encrypted": True,
+                                                                     "KmsKeyId": key}}],
+            TagSpecifications=[{"ResourceType": "instance",
+                                "Tags": [{"Key": "aifactory:pod-group", "Value": g.name}]}])
+        instances[g.name] = [i["InstanceId"] for i in run["Instances"]]
+    for purpose in PURPOSES:
+        name = f"{bp.name}-{purpose}-{ACCOUNT}-{REGION}"
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": [
+            {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}}]})
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True})
+    trail.create_trail(Name=f"{bp.name}-trail", S3BucketName=f"{bp.name}-logs-{ACCOUNT}-{REGION}", KmsKeyId=key,
+                       EnableLogFileValidation=True, IsMultiRegionTrail=True)
+    trail.start_logging(Name=f"{bp.name}-trail")
+    return {"vpc": vpc, "key": key, "instances": instances, "subnets": subnets}
+
+
+def all_instances(f: dict) -> list[str]:
+    return [i for ids in f["instances"].values() for i in ids]
+
+
+def test_verify_passes_a_matching_account(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    result = verify(settings, bp, clients(instance_ids=all_instances(f)))
+    assert not result.blocking, result.render("")
+    assert any(x.check == "sovereignty" for x in result.findings)
+
+
+def test_verify_finds_an_instance_missing_from_a_pod_group(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    gone = f["instances"][bp.pod_groups[0].name][0]
+    boto3.client("ec2", region_name=REGION).terminate_instances(InstanceIds=[gone])
+    found = blocking(verify(settings, bp, clients(instance_ids=all_instances(f))))
+    g = bp.pod_groups[0]
+    assert found["pod-groups"] == f"{g.name}: {g.instances - 1} of {g.instances} instances running"
+
+
+def test_verify_finds_an_unencrypted_volume(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    boto3.client("ec2", region_name=REGION).create_volume(
+        AvailabilityZone=f"{REGION}a", Size=10, Encrypted=False,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "aifactory:factory", "Value": bp.name}]}])
+    found = blocking(verify(settings, bp, clients(instance_ids=all_instances(f))))
+    assert "the volume is not encrypted" in found["sovereignty:customer-managed-encryption"]
+
+
+def test_verify_finds_an_internet_gateway(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=f["vpc"])
+    found = blocking(verify(settings, bp, clients(instance_ids=all_instances(f))))
+    assert "an internet gateway opens a path to the internet" in found["sovereignty:no-internet-path"]
+
+
+def test_verify_finds_missing_efa_interfaces(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    found = blocking(verify(settings, bp, clients(instance_ids=all_instances(f), efa_per_instance=8)))
+    assert "fewer than 16 EFA interfaces" in found["efa-interfaces"]
+
+
+def test_verify_without_a_factory_says_so(aws, stack):
+    settings, bp = stack()
+    found = blocking(verify(settings, bp, clients()))
+    assert "no VPC tagged aif-vpc" in found["factory"]
+
+
+def test_cli_without_credentials_reports_not_crashes(monkeypatch, capsys, tmp_path):
+    from aifactory.cli import main
+
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    path = tmp_path / "f.yaml"
+    path.write_text(yaml.safe_dump(FORECAST))
+    code = main(["preflight", str(path), "--region", REGION, "--platform", "trn2", "--samples", "100", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["blocking"] >= 1
+    assert any("credentials" in f["message"] for f in out["findings"])
