@@ -72,6 +72,15 @@ def _build() -> argparse.ArgumentParser:
         v.add_argument("--samples", type=int, metavar="N", help="Monte Carlo samples of the plan")
         v.add_argument("--json", action="store_true", help="print the findings as JSON")
 
+    r = sub.add_parser("report", help="render the sizing report: one self-contained HTML page")
+    r.add_argument("forecast", help="forecast YAML file")
+    r.add_argument("--out", default="report.html", metavar="report.html", help="where to write the page")
+    r.add_argument("--platform", action="append", dest="platforms", metavar="ID",
+                   help="platform to compare (repeatable); default: the forecast's platforms")
+    r.add_argument("--samples", type=int, help="Monte Carlo samples (default: the forecast's)")
+    r.add_argument("--seed", type=int, help="random seed (default: the forecast's)")
+    r.add_argument("--no-inventory", action="store_true", help="skip the offline plan's resource inventory")
+
     c = sub.add_parser("calibrate", help="fit the efficiency constants to measurements (writes efficiency.yaml)")
     c.add_argument("--dir", default="calibration", help="directory with inference.csv, training.csv, models.yaml")
     c.add_argument("--out", help="where to write (default: the package's sizing/data/efficiency.yaml)")
@@ -225,7 +234,39 @@ def _account_check(args: argparse.Namespace) -> int:
     return 1 if result.blocking else 0
 
 
-COMMANDS = {"size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate,
+def _report(args: argparse.Namespace) -> int:
+    import time
+
+    from aifactory.progress import Progress
+    from aifactory.report import calibration_summary, inventory_summary, recommend, render
+    from sizing.forecast import load_forecast
+    from sizing.plan import make_plan
+
+    bar = Progress()
+    started = time.perf_counter()
+    forecast = load_forecast(args.forecast)
+    bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
+    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed, progress=bar.update)
+    bar.stage("calibration error")
+    calibration = calibration_summary()
+    inventory = None
+    if not args.no_inventory:
+        best, _ = recommend(plan)
+        bar.stage(f"offline plan of {best} (Pulumi program under mocks)")
+        inventory = inventory_summary(args.forecast, forecast.site.region, best, plan["monte_carlo"]["samples"],
+                                      plan["monte_carlo"]["seed"])
+    bar.stage("rendering")
+    html, _facts = render(plan, forecast, calibration, inventory)
+    bar.finish()
+    try:
+        Path(args.out).write_text(html, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(args.out, "--out", f"cannot write the report: {exc.strerror}") from None
+    print(f"wrote {args.out} ({len(html) / 1024:,.0f} KiB) in {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+COMMANDS = {"report": _report, "size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate,
             "preflight": _account_check, "verify": _account_check}
 
 

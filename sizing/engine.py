@@ -16,6 +16,7 @@ The result, :class:`Sizing`, is what ``sizing.budget`` turns into domains, power
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,8 +188,12 @@ def _supports(pid: str, precision: str) -> bool:
     return load_catalog().platforms[pid].supports(precision)
 
 
-def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int) -> Sizing:
-    """Size every workload on every platform for every year and Monte Carlo sample."""
+def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
+         progress: Callable[[float], None] | None = None) -> Sizing:
+    """Size every workload on every platform for every year and Monte Carlo sample.
+
+    ``progress`` (optional) is called with the fraction of samples done, chunk by chunk.
+    """
     rng = np.random.default_rng([seed, 0])
     K = min(MAX_SCENARIOS, samples)
     sc = scenarios(catalog, platform_ids, K, rng)
@@ -279,6 +284,8 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
         chosen_mem = np.take_along_axis(mem, best, axis=-1)[..., 0]
         hbm[:Wi, :, :, s] = chosen_reps * chosen_mem
         configurations += int(replicas.size)
+        if progress is not None:
+            progress(min(S, start + chunk) / S)
 
     # nominal configuration per workload/year/platform at the P50 demand
     nominal_choice = np.full((len(all_ws), Y, P), -1)

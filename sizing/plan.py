@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,8 @@ def num(x: Any) -> float | None:
 
 
 def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: int | None = None,
-              seed: int | None = None, catalog: Catalog | None = None) -> dict[str, Any]:
+              seed: int | None = None, catalog: Catalog | None = None,
+              progress: Callable[[float], None] | None = None) -> dict[str, Any]:
     """Size the forecast and return the plan document."""
     catalog = catalog or load_catalog()
     pids = list(platforms or forecast.platforms)
@@ -56,7 +58,7 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     s = forecast.seed if seed is None else seed
     if s < 0:
         raise InputError("command line", "--seed", f"must be 0 or more, got {s}")
-    sz = size(forecast, catalog, pids, n, s)
+    sz = size(forecast, catalog, pids, n, s, progress)
     bud = budget(sz, catalog)
     plan = assemble(sz, bud, catalog)
     plan["monte_carlo"]["seed"] = s
