@@ -327,6 +327,17 @@ def test_local_zone_site_opts_in_and_uses_its_zones():
     assert {s["availabilityZone"] for s in props(m, "aws:ec2/subnet:Subnet")} == {"eu-central-1-ham-1a"}
 
 
+def test_customer_site_puts_pods_on_the_outpost_and_services_in_the_region():
+    arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
+    m = run_offline(settings(platform="gb300_nvl72", buildYear=2027,
+                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn}))
+    subnets = {r["name"]: r["inputs"] for r in m.of_type("aws:ec2/subnet:Subnet")}
+    assert all(v.get("outpostArn") == arn for k, v in subnets.items() if "-pod-" in k)
+    assert all("outpostArn" not in v for k, v in subnets.items() if "services" in k)
+    assert all(r["outpostArn"] == arn for r in props(m, "aws:ec2/capacityReservation:CapacityReservation"))
+    assert {v["availabilityZone"] for v in subnets.values()} == {"eu-central-1a"}
+
+
 def test_every_resource_has_a_component_parent(gb300):
     components = {r["name"] for r in gb300.resources if not r["custom"]}
     for r in gb300.custom():

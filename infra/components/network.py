@@ -60,19 +60,22 @@ class Network(pulumi.ComponentResource):
         self.route_table = aws.ec2.RouteTable(f"{name}-private", vpc_id=self.vpc.id,
                                               tags={"Name": f"{bp.name}-private"}, opts=child(self))
 
-        def subnet(label: str, cidr: str, zone_index: int, block: int) -> aws.ec2.Subnet:
+        def subnet(label: str, cidr: str, zone_index: int, block: int, outpost: str | None) -> aws.ec2.Subnet:
             sn = aws.ec2.Subnet(
                 f"{name}-{label}", vpc_id=self.vpc.id, cidr_block=cidr,
                 availability_zone=zones.apply(lambda z, i=zone_index: z[i % len(z)]),
                 map_public_ip_on_launch=False, assign_ipv6_address_on_creation=False,
-                outpost_arn=args.outpost_arn, tags={"Name": f"{bp.name}-{label}"},
+                outpost_arn=outpost, tags={"Name": f"{bp.name}-{label}"},
                 opts=child(self, depends_on=[blocks[block]]))
             aws.ec2.RouteTableAssociation(f"{name}-{label}-rt", subnet_id=sn.id, route_table_id=self.route_table.id,
                                           opts=child(self))
             return sn
 
-        self.service_subnets = [subnet(f"services-{i}", c, i, 0) for i, c in enumerate(bp.service_subnets)]
-        self.pod_subnets = {g.name: subnet(g.name, g.subnet_cidr, g.zone_index, g.vpc_block) for g in bp.pod_groups}
+        # on a customer site (Outpost / AI Factory) only the pods sit on the site's racks; endpoints, FSx and
+        # SageMaker stay in the anchor zone of the region (interface endpoints cannot live on an Outpost)
+        self.service_subnets = [subnet(f"services-{i}", c, i, 0, None) for i, c in enumerate(bp.service_subnets)]
+        self.pod_subnets = {g.name: subnet(g.name, g.subnet_cidr, g.zone_index, g.vpc_block, args.outpost_arn)
+                            for g in bp.pod_groups}
         cidrs = list(bp.vpc_blocks)
 
         # EFA traffic is neither IPv4 nor IPv6: it needs an all-protocol rule to and from the group itself
