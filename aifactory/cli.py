@@ -89,6 +89,14 @@ def _build() -> argparse.ArgumentParser:
     return root
 
 
+def _write(path: str | Path, text: str, what: str, flag: str = "--out") -> None:
+    """Write an output file; an unwritable path is bad input, not a traceback."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(str(path), flag, f"cannot write the {what}: {exc.strerror}") from None
+
+
 def _size(args: argparse.Namespace) -> int:
     from sizing.forecast import load_forecast
     from sizing.plan import make_plan, to_json
@@ -98,10 +106,7 @@ def _size(args: argparse.Namespace) -> int:
     plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed)
     text = to_json(plan)
     if args.out:
-        try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(args.out, "--out", f"cannot write the plan: {exc.strerror}") from None
+        _write(args.out, text, "plan")
     sys.stdout.write(text if args.json else render(plan))
     return 0
 
@@ -150,10 +155,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             return 1
         print(f"{target} is what the fit produces")
         return 0
-    try:
-        target.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(str(target), "--out", f"cannot write: {exc.strerror}") from None
+    _write(target, text, "efficiency constants")
     print(f"wrote {target}")
     return 0
 
@@ -195,10 +197,7 @@ def _plan(args: argparse.Namespace) -> int:
     manifest = run_offline(settings)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out:
-        try:
-            Path(args.out).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(args.out, "--out", f"cannot write the manifest: {exc.strerror}") from None
+        _write(args.out, text, "manifest")
     sys.stdout.write(text if args.json else summary(manifest))
     report = manifest.check()
     if not report.ok:
@@ -258,10 +257,7 @@ def _report(args: argparse.Namespace) -> int:
     bar.stage("rendering")
     html, _facts = render(plan, forecast, calibration, inventory)
     bar.finish()
-    try:
-        Path(args.out).write_text(html, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(args.out, "--out", f"cannot write the report: {exc.strerror}") from None
+    _write(args.out, html, "report")
     print(f"wrote {args.out} ({len(html) / 1024:,.0f} KiB) in {time.perf_counter() - started:.1f} s")
     return 0
 

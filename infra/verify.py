@@ -140,20 +140,23 @@ def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
 
 
 def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
-    live_box: dict[str, LiveFactory] = {}
+    found: list[LiveFactory] = []
 
     def read() -> Iterator[Finding]:
-        live = live_box["live"] = read_factory(bp, clients)
+        live = read_factory(bp, clients)
+        found.append(live)
         if live.vpc_id is None:
             yield Finding("factory", BLOCKING, f"no VPC tagged {bp.name}-vpc in {clients.region}",
                           "run `pulumi up` for this stack first, or check the region and name")
         else:
             yield Finding("factory", OK, f"factory VPC {live.vpc_id}, {len(live.instances)} instances running")
 
+    result = run_checks([Check("factory", read)])
+    if not found:
+        return result  # the account could not be read: that finding says why
+    live = found[0]
+
     def sovereignty() -> Iterator[Finding]:
-        live = live_box.get("live")
-        if live is None or live.vpc_id is None:
-            return
         report = check_all(live.resources, Context(settings.regions))
         for v in report.violations:
             yield Finding(f"sovereignty:{v.rule}", BLOCKING, v.message)
@@ -162,9 +165,6 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
                           f"({len(live.resources)} resources read)")
 
     def pod_groups() -> Iterator[Finding]:
-        live = live_box.get("live")
-        if live is None or live.vpc_id is None:
-            return
         counts = Counter(next((t["Value"] for t in i.get("Tags", []) if t["Key"] == "aifactory:pod-group"), None)
                          for i in live.instances)
         for g in bp.pod_groups:
@@ -176,14 +176,13 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
                 yield Finding("pod-groups", OK, f"{g.name}: {have} of {g.instances} instances running")
 
     def efa_interfaces() -> Iterator[Finding]:
-        live = live_box.get("live")
-        if live is None or not live.instances:
+        if not live.instances:
             return
         expected = sum(1 for i in bp.interfaces if i.interface_type in EFA_TYPES)
         ids = [i["InstanceId"] for i in live.instances]
-        found = clients.ec2_interfaces.describe_network_interfaces(
+        interfaces = clients.ec2_interfaces.describe_network_interfaces(
             Filters=_f(("attachment.instance-id", ids)))["NetworkInterfaces"]
-        per: Counter[str] = Counter(n["Attachment"]["InstanceId"] for n in found
+        per: Counter[str] = Counter(n["Attachment"]["InstanceId"] for n in interfaces
                                     if n.get("InterfaceType") in EFA_TYPES and n.get("Attachment"))
         short = [i for i in ids if per.get(i, 0) < expected]
         if short:
@@ -194,9 +193,6 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
             yield Finding("efa-interfaces", OK, f"every instance has its {expected} EFA interfaces")
 
     def endpoints() -> Iterator[Finding]:
-        live = live_box.get("live")
-        if live is None or live.vpc_id is None:
-            return
         missing = [s for s in INTERFACE_ENDPOINTS + GATEWAY_ENDPOINTS
                    if not any(n.endswith(f".{clients.region}.{s}") for n in live.endpoint_services)]
         if missing:
@@ -207,9 +203,6 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
             yield Finding("endpoints", OK, f"all {total} endpoints present")
 
     def trail_and_keys() -> Iterator[Finding]:
-        live = live_box.get("live")
-        if live is None:
-            return
         if live.trail is None or not live.trail_logging:
             state = "missing" if live.trail is None else "not logging"
             yield Finding("cloudtrail", BLOCKING, f"trail {bp.name}-trail is {state}",
@@ -228,7 +221,9 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
         for name in live.missing_buckets:
             yield Finding("buckets", BLOCKING, f"bucket {name} is missing", "rerun `pulumi up`")
 
-    return run_checks([Check("factory", read), Check("sovereignty", sovereignty), Check("pod-groups", pod_groups),
-                       Check("efa-interfaces", efa_interfaces), Check("endpoints", endpoints),
-                       Check("cloudtrail", trail_and_keys)])
-
+    checks = [Check("cloudtrail", trail_and_keys)]
+    if live.vpc_id is not None:
+        checks = [Check("sovereignty", sovereignty), Check("pod-groups", pod_groups),
+                  Check("efa-interfaces", efa_interfaces), Check("endpoints", endpoints), *checks]
+    result.findings += run_checks(checks).findings
+    return result

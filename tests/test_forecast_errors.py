@@ -201,3 +201,13 @@ def test_cli_models_file_errors_name_the_file(tmp_path, capsys):
                  "--accelerators", "1", "--isl", "10", "--osl", "10", "--models-file", str(path)])
     err = capsys.readouterr().err
     assert code == 2 and f"{path}: mymodel.active_params_b: required field is missing" in err
+
+
+@pytest.mark.parametrize("command", [["size"], ["report", "--no-inventory"]])
+def test_unwritable_output_is_a_clear_error(command, tmp_path, capsys):
+    from tests.conftest import EXAMPLE
+
+    target = tmp_path / "no-such-dir" / "out.file"
+    code = main([command[0], str(EXAMPLE), "--samples", "50", "--out", str(target), *command[1:]])
+    err = capsys.readouterr().err
+    assert code == 2 and str(target) in err and "cannot write" in err and "Traceback" not in err
