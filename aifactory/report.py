@@ -278,33 +278,11 @@ def render(plan: dict[str, Any], forecast: Any, calibration: dict[str, Any] | No
 
 
 def calibration_summary() -> dict[str, Any]:
-    """The engine's calibration error, as benchmarks/accuracy.py reports it."""
-    from sizing.calibration import DEFAULT_DIR, calibration_models, load_rows
-    from sizing.catalog import load_catalog
-    from sizing.fitting import predictions, read_efficiency
+    """The engine's calibration error, exactly as benchmarks/accuracy.py reports it."""
+    from sizing.calibration import DEFAULT_DIR
+    from sizing.fitting import accuracy
 
-    catalog = load_catalog()
-    results = predictions(load_rows(DEFAULT_DIR), calibration_models(DEFAULT_DIR), catalog)
-    meta = read_efficiency(Path(__file__).resolve().parent.parent / "sizing" / "data" / "efficiency.yaml")
-    held = set(meta["generated"]["rows_held_out"])
-    errs = {r.row.id: abs(r.error) for r in results}
-    per: dict[str, list[float]] = defaultdict(list)
-    inside = 0
-    for r in results:
-        per[r.row.platform].append(abs(r.error))
-        sigma = catalog.prediction_sigma(catalog.platforms[r.row.platform], r.row.kind)
-        inside += abs(math.log(r.row.measured / r.predicted)) <= 1.2815515655446004 * sigma
-
-    def mean(xs: list[float]) -> float:
-        return float(sum(xs) / len(xs))
-
-    return {
-        "rows": len(results), "mape_all": mean(list(errs.values())),
-        "mape_fitted": mean([e for i, e in errs.items() if i not in held]),
-        "mape_held_out": mean([e for i, e in errs.items() if i in held]),
-        "worst": max(errs.values()), "inside_p10_p90": inside,
-        "per_platform": {p: mean(v) for p, v in sorted(per.items())},
-    }
+    return accuracy(DEFAULT_DIR)[1]
 
 
 def inventory_summary(forecast_path: str, region: str, platform: str, samples: int, seed: int) -> dict[str, Any]:

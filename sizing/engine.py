@@ -156,8 +156,8 @@ def _diffusion_performance(catalog: Catalog, ws: list[DiffusionWorkload], sc: Sc
     return thr, feasible, memory
 
 
-def _check_feasible(forecast: Forecast, ws: list, feasible: np.ndarray, platform_ids: list[str],
-                    floor: LatencyFloor | None = None) -> None:
+def _check_feasible(forecast: Forecast, catalog: Catalog, ws: list, feasible: np.ndarray,
+                    platform_ids: list[str], floor: LatencyFloor | None = None) -> None:
     """A workload that fits no replica on a platform (nominal catalog) is an input error that
     says why: unsupported precision, too large for any replica, or the best latencies reachable."""
     ok = np.asarray(feasible[:, :, 0, :].any(axis=-1))  # (W, P)
@@ -165,7 +165,7 @@ def _check_feasible(forecast: Forecast, ws: list, feasible: np.ndarray, platform
         for j, pid in enumerate(platform_ids):
             if ok[i, j]:
                 continue
-            if not _supports(pid, w.precision):
+            if not catalog.platforms[pid].supports(w.precision):
                 why = f"{pid} has no {w.precision} support"
             elif floor is not None and np.isfinite(floor.tpot_s[i, j]):
                 why = (f"the best any replica reaches there is p99 TTFT {floor.ttft_s[i, j] * 1e3:,.0f} ms and "
@@ -180,12 +180,6 @@ def _check_feasible(forecast: Forecast, ws: list, feasible: np.ndarray, platform
                 f"workload {w.name!r} cannot be served on {pid}: {why}. Relax the targets, change precision, "
                 "or leave the platform out with --platform",
             )
-
-
-def _supports(pid: str, precision: str) -> bool:
-    from sizing.catalog import load_catalog
-
-    return load_catalog().platforms[pid].supports(precision)
 
 
 def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
@@ -219,7 +213,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     if llm_ws:
         best, n_cfg, floor = _llm_performance(catalog, llm_ws, sc, sizes, usable)
         configurations += n_cfg
-        _check_feasible(forecast, llm_ws, best.feasible, platform_ids, floor)
+        _check_feasible(forecast, catalog, llm_ws, best.feasible, platform_ids, floor)
         thr_parts.append(best.output_tokens_per_s)
         mem_parts.append(best.memory_bytes)
         det_batch.append(best.batch[:, :, 0])
@@ -229,7 +223,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     if dif_ws:
         thr_d, feas_d, mem_d = _diffusion_performance(catalog, dif_ws, sc, sizes, usable)
         configurations += int(thr_d.size)
-        _check_feasible(forecast, dif_ws, feas_d, platform_ids)
+        _check_feasible(forecast, catalog, dif_ws, feas_d, platform_ids)
         thr_parts.append(thr_d)
         mem_parts.append(mem_d)
         shape = (len(dif_ws), P, Nc)

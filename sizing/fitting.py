@@ -345,3 +345,43 @@ def dump(doc: dict[str, Any]) -> str:
 def read_efficiency(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     return data
+
+
+def accuracy(directory: Path, catalog: Catalog | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Predicted versus measured for every calibration row with the shipped constants, and the summary:
+    MAPE overall, on primary rows, fitted and held-out rows, worst row, measurements inside P10-P90,
+    MAPE per platform. One definition for benchmarks/accuracy.py and the report."""
+    from sizing.predict import band
+
+    catalog = catalog or load_catalog()
+    rows = load_rows(directory)
+    held = set(read_efficiency(Path(str(resources.files("sizing").joinpath(EFFICIENCY_FILE))))["generated"]
+               ["rows_held_out"])
+    out: list[dict[str, Any]] = []
+    for r in predictions(rows, calibration_models(directory), catalog):
+        kind = "training" if r.row.kind == "training" else "inference"
+        interval = band(r.predicted, catalog.prediction_sigma(catalog.platforms[r.row.platform], kind))
+        out.append({
+            "id": r.row.id, "platform": r.row.platform, "model": r.row.model, "scenario": r.row.scenario,
+            "metric": r.row.metric, "measured": r.row.measured, "predicted": r.predicted, **interval,
+            "error": r.error, "held_out": r.row.id in held, "software_generation": generation_of(r.row),
+            "inside_band": interval["p10"] <= r.row.measured <= interval["p90"],
+        })
+
+    def mape(sel: list[dict[str, Any]]) -> float:
+        return sum(abs(x["error"]) for x in sel) / len(sel) if sel else float("nan")
+
+    platforms = sorted({x["platform"] for x in out})
+    summary = {
+        "rows": len(out),
+        "mape_all": mape(out),
+        "mape_primary_rows": mape([x for x in out if "." not in x["id"]]),
+        "mape_fitted": mape([x for x in out if not x["held_out"]]),
+        "mape_held_out": mape([x for x in out if x["held_out"]]),
+        "worst": max(abs(x["error"]) for x in out),
+        "inside_p10_p90": sum(x["inside_band"] for x in out),
+        "per_platform": {p: mape([x for x in out if x["platform"] == p]) for p in platforms},
+        "rows_per_platform": {p: sum(x["platform"] == p for x in out) for p in platforms},
+        "held_out": sorted(held),
+    }
+    return out, summary

@@ -20,12 +20,12 @@ import numpy as np
 
 from sizing.catalog import PRECISIONS, Catalog, Platform, load_catalog, scenarios
 from sizing.errors import InputError
+from sizing.forecast import Z90
 from sizing.llm import BATCHES, BOUNDS, LlmCases, evaluate, replica_sizes
 from sizing.models import ModelArrays, ModelSpec
 from sizing.training import MFU_CAP, flops_per_token, mfu
 
 SOURCE = "command line"
-Z90 = 1.2815515655446004
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _notes(catalog: Catalog, platform: Platform) -> dict[str, Any]:
     return out
 
 
-def _band(value: float, sigma: float) -> dict[str, float]:
+def band(value: float, sigma: float) -> dict[str, float]:
     """P10/P90 of a prediction whose log error is normal with ``sigma`` (calibration residual)."""
     return {"p10": value * math.exp(-Z90 * sigma), "p90": value * math.exp(Z90 * sigma)}
 
@@ -138,6 +138,7 @@ def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | Non
 
         platform = catalog.platforms[q.platform]
         sigma = catalog.prediction_sigma(platform)
+        interval = band(best, sigma)
         out: dict[str, Any] = {
             "mode": "inference",
             "model": q.model.name,
@@ -146,9 +147,8 @@ def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | Non
             "isl": q.isl,
             "osl": q.osl,
             "output_tokens_per_s_per_accelerator": best,
-            "output_tokens_per_s_per_accelerator_band": _band(best, sigma),
-            "p10": _band(best, sigma)["p10"],
-            "p90": _band(best, sigma)["p90"],
+            "output_tokens_per_s_per_accelerator_band": interval,
+            **interval,
             "output_tokens_per_s_total": best * q.accelerators,
             "tpot_ms": val(grid.tpot_s) * 1e3,
             "ttft_ms": val(grid.ttft_s) * 1e3,
@@ -204,7 +204,7 @@ def predict_training(platform_id: str, model: ModelSpec, precision: str, acceler
         "mfu_capped": u >= MFU_CAP,
         "model_tflops_6nd_per_accelerator": 6.0 * model.active_params_b * 1e9 * tok_s / 1e12,
         "model_tflops_per_accelerator": model_tflops,
-        "model_tflops_per_accelerator_band": _band(model_tflops, sigma),
+        "model_tflops_per_accelerator_band": band(model_tflops, sigma),
         "train_tokens_per_s_per_accelerator": tok_s,
         "flops_per_token": fpt,
         "residual_sigma": sigma,

@@ -20,6 +20,7 @@ from sizing.fitting import (
     predictions,
     with_constants,
 )
+from sizing.forecast import Z90
 
 CAT = load_catalog()
 ROWS = load_rows(DEFAULT_DIR)
@@ -64,7 +65,7 @@ def test_measured_mostly_inside_the_predicted_band():
     inside = 0
     for r in predictions(ROWS, MODELS, CAT):
         sigma = CAT.prediction_sigma(CAT.platforms[r.row.platform], r.row.kind)
-        inside += abs(math.log(r.row.measured / r.predicted)) <= 1.2815515655446004 * sigma
+        inside += abs(math.log(r.row.measured / r.predicted)) <= Z90 * sigma
     assert inside >= 0.7 * len(ROWS)
 
 
