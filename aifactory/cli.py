@@ -252,8 +252,7 @@ def _report(args: argparse.Namespace) -> int:
     if not args.no_inventory:
         best, _ = recommend(plan)
         bar.stage(f"offline plan of {best} (Pulumi program under mocks)")
-        inventory = inventory_summary(args.forecast, forecast.site.region, best, plan["monte_carlo"]["samples"],
-                                      plan["monte_carlo"]["seed"])
+        inventory = inventory_summary(forecast, plan, args.forecast, best)
     bar.stage("rendering")
     html, _facts = render(plan, forecast, calibration, inventory)
     bar.finish()

@@ -285,16 +285,17 @@ def calibration_summary() -> dict[str, Any]:
     return accuracy(DEFAULT_DIR)[1]
 
 
-def inventory_summary(forecast_path: str, region: str, platform: str, samples: int, seed: int) -> dict[str, Any]:
-    """The offline plan's resources by component and type (the Pulumi program under mocks)."""
+def inventory_summary(forecast: Any, plan: dict[str, Any], forecast_path: str, platform: str) -> dict[str, Any]:
+    """The offline plan's resources by component and type (the Pulumi program under mocks), built from
+    the very plan the report shows."""
     from infra.offline import run_offline
     from infra.settings import PROJECT, parse_settings
 
-    settings = parse_settings({f"{PROJECT}:forecast": forecast_path, "aws:region": region,
-                               f"{PROJECT}:platform": platform, f"{PROJECT}:samples": samples,
-                               f"{PROJECT}:seed": seed}, "report")
-    m = run_offline(settings)
-    return {"platform": platform, "year": m.blueprint.build_year, "resource_count": len(m.custom()),
+    settings = parse_settings({f"{PROJECT}:forecast": forecast_path, "aws:region": forecast.site.region,
+                               f"{PROJECT}:platform": platform}, "report")
+    m = run_offline(settings, sized=(forecast, plan))
+    return {"platform": platform, "year": m.blueprint.build_year, "domains_planned": m.blueprint.domains_planned,
+            "resource_count": len(m.custom()),
             "by_component": dict(sorted(m.by_component().items())),
             "by_type": dict(sorted(m.by_type().items(), key=lambda kv: (-kv[1], kv[0]))),
             "violations": [str(v) for v in m.check().violations]}

@@ -35,7 +35,7 @@ def main() -> int:
         cal = calibration_summary()
         t2 = time.perf_counter()
         best, _ = recommend(plan)
-        inv = inventory_summary(str(EXAMPLE), forecast.site.region, best, args.samples, plan["monte_carlo"]["seed"])
+        inv = inventory_summary(forecast, plan, str(EXAMPLE), best)
         t3 = time.perf_counter()
         html, _facts = render(plan, forecast, cal, inv)
         t4 = time.perf_counter()

@@ -25,6 +25,7 @@ from infra.blueprint import Blueprint
 from infra.rules import Context, Report, Resource, check_all
 from infra.settings import PROJECT, StackSettings
 from sizing.catalog import Catalog, load_catalog
+from sizing.forecast import Forecast
 
 OFFLINE_ACCOUNT = "000000000000"
 BANNER = "OFFLINE PREVIEW: the Pulumi program run with mocks and an offline view of AWS; nothing was deployed"
@@ -158,12 +159,16 @@ class Manifest:
         return counts
 
 
-def run_offline(settings: StackSettings, catalog: Catalog | None = None) -> Manifest:
-    """Run the program with mocks; raises InputError for bad settings or forecast, like `pulumi up` would."""
+def run_offline(settings: StackSettings, catalog: Catalog | None = None,
+                sized: tuple[Forecast, dict[str, Any]] | None = None) -> Manifest:
+    """Run the program with mocks; raises InputError for bad settings or forecast, like `pulumi up` would.
+
+    ``sized`` reuses a forecast and plan the caller already has (see ``infra.program.prepare``).
+    """
     from infra.program import build, prepare
 
     catalog = catalog or load_catalog()
-    forecast, plan, blueprint = prepare(settings)
+    forecast, plan, blueprint = prepare(settings, sized=sized)
     offline = OfflineAws(settings, catalog)
     monitor = RecordingMonitor(offline)
     PULUMI_ROOT.set(None)

@@ -31,12 +31,20 @@ def resolve_path(path: str) -> Path:
     return ROOT / p
 
 
-def prepare(settings: StackSettings, source: str = "stack config") -> tuple[Forecast, dict[str, Any], Blueprint]:
-    """Size the forecast for the stack's platform (seeded: same inputs, same plan) and make the blueprint."""
-    forecast = load_forecast(resolve_path(settings.forecast))
-    if settings.percentile:
-        forecast = replace(forecast, provision_percentile=settings.percentile)
-    plan = make_plan(forecast, platforms=[settings.platform], samples=settings.samples, seed=settings.seed)
+def prepare(settings: StackSettings, source: str = "stack config",
+            sized: tuple[Forecast, dict[str, Any]] | None = None) -> tuple[Forecast, dict[str, Any], Blueprint]:
+    """Size the forecast for the stack's platform (seeded: same inputs, same plan) and make the blueprint.
+
+    ``sized`` passes a forecast and plan already computed (the report's), so the blueprint is built from
+    exactly the plan the caller shows rather than from a second sizing run.
+    """
+    if sized is None:
+        forecast = load_forecast(resolve_path(settings.forecast))
+        if settings.percentile:
+            forecast = replace(forecast, provision_percentile=settings.percentile)
+        plan = make_plan(forecast, platforms=[settings.platform], samples=settings.samples, seed=settings.seed)
+    else:
+        forecast, plan = sized
     return forecast, plan, make_blueprint(forecast, plan, settings, load_catalog(), source)
 
 

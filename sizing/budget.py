@@ -31,7 +31,6 @@ class Budget:
     samples: dict[str, np.ndarray]  # figure -> (Y, P, S)
     provisioned: dict[str, np.ndarray]  # figure -> (Y, P)
     power_cap_met: np.ndarray  # (Y, P) bool, True where there is no cap
-    inference_share: np.ndarray  # (Y, P, S)
 
 
 def _figures(sz: Sizing, catalog: Catalog, domains: np.ndarray, required_acc: np.ndarray,
@@ -111,9 +110,7 @@ def budget(sz: Sizing, catalog: Catalog) -> Budget:
     cap = sz.forecast.site.power_cap_mw
     cap_met = (np.ones_like(domains_prov, dtype=bool) if cap is None
                else provisioned["facility_power_mw"] <= cap + 1e-9)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(required > 0, inference_acc / required, 0.0)
-    return Budget(samples=samples, provisioned=provisioned, power_cap_met=cap_met, inference_share=share)
+    return Budget(samples=samples, provisioned=provisioned, power_cap_met=cap_met)
 
 
 def _percentile(values: np.ndarray, pct: float) -> np.ndarray:

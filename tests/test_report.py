@@ -66,7 +66,7 @@ def report():
     plan = make_plan(forecast, samples=1500)
     calibration = calibration_summary()
     best, _ = recommend(plan)
-    inventory = inventory_summary(str(EXAMPLE), forecast.site.region, best, 1500, plan["monte_carlo"]["seed"])
+    inventory = inventory_summary(forecast, plan, str(EXAMPLE), best)
     html, facts = render(plan, forecast, calibration, inventory)
     parser = Spans()
     parser.feed(html)
@@ -117,6 +117,12 @@ def test_no_untagged_figures_outside_the_tagged_spans(report):
     # what may stand untagged: years, percentile labels (P10/P90 are written as words above), zero-width
     allowed = {str(y) for y in range(2020, 2101)} | {"10", "90", "50", "99"}
     assert [n for n in loose if n not in allowed] == []
+
+
+def test_inventory_is_built_from_the_plan_the_page_shows(report):
+    plan, inv = report["plan"], report["inventory"]
+    year = str(inv["year"])
+    assert inv["domains_planned"] == plan["platforms"][inv["platform"]]["years"][year]["domains"]["provisioned"]
 
 
 def test_headline_names_the_recommended_platform_and_its_figures(report):
