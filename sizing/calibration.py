@@ -107,6 +107,3 @@ def predict_rows(rows: list[Row], models: dict[str, ModelSpec], catalog: Catalog
                                                catalog=catalog)
     return [Result(r, float(predicted[r.id][r.metric])) for r in rows]
 
-
-def evaluate_all(directory: Path = DEFAULT_DIR, catalog: Catalog | None = None) -> list[Result]:
-    return predict_rows(load_rows(directory), calibration_models(directory), catalog)
