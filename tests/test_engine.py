@@ -167,3 +167,13 @@ def test_predict_training(capsys):
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and 0 < out["mfu"] < 0.75
     assert out["model_tflops_6nd_per_accelerator"] < out["model_tflops_per_accelerator"] <= 989
+
+
+def test_closed_pipe_is_not_a_traceback():
+    import subprocess
+    import sys
+
+    cmd = (f"{sys.executable} -m aifactory.cli size {EXAMPLE} --samples 100 --json | head -c 10 > /dev/null; "
+           "echo ${PIPESTATUS[0]}")
+    done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr and done.stdout.strip() in ("0", "141")
