@@ -7,9 +7,14 @@ is allowed), 1 a check that found a blocking problem. No traceback reaches a use
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import json
 import os
+import signal
 import sys
+import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +77,8 @@ def _build() -> argparse.ArgumentParser:
         v.add_argument("--year", type=int, metavar="YEAR", help="override the build year")
         v.add_argument("--samples", type=int, metavar="N", help="Monte Carlo samples of the plan")
         v.add_argument("--json", action="store_true", help="print the findings as JSON")
+        v.add_argument("--time-budget", type=float, default=120.0, metavar="S",
+                       help="seconds for all AWS calls of the run; checks left when it is spent say so (120)")
 
     r = sub.add_parser("report", help="render the sizing report: one self-contained HTML page")
     r.add_argument("forecast", help="forecast YAML file")
@@ -90,26 +97,93 @@ def _build() -> argparse.ArgumentParser:
     return root
 
 
+_PARTIAL: set[str] = set()  # temporary files being written: removed on any failure or interrupt
+
+
 def _write(path: str | Path, text: str, what: str, flag: str = "--out") -> None:
-    """Write an output file; an unwritable path is bad input, not a traceback."""
+    """Write an output file atomically: a temporary file in the same directory, fsync, then rename.
+
+    A failure part way (full disk, file-size limit, Ctrl-C) leaves the previous file as it was and no
+    temporary file; a reader polling the path sees the old file or the new one, never half of one. An
+    unwritable path is bad input, not a traceback.
+    """
+    if not str(path).strip():
+        raise InputError("command line", flag, f"needs a file path for the {what}, got an empty one")
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(str(path), flag, f"is a directory; give a file path for the {what}")
+    temp = ""
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        _PARTIAL.add(temp)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, _mode(target))
+        _check_interrupted()
+        os.replace(temp, target)
+        _PARTIAL.discard(temp)
+        _fsync_dir(target.parent)
     except OSError as exc:
-        raise InputError(str(path), flag, f"cannot write the {what}: {exc.strerror}") from None
+        raise InputError(str(path), flag, f"cannot write the {what}: {exc.strerror or exc}; "
+                         "the previous file, if any, is unchanged") from None
+    finally:
+        _remove_partial(temp)
+
+
+def _mode(target: Path) -> int:
+    """The existing file's permissions, else what a plain open() would give under the umask."""
+    try:
+        return target.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable (best effort: some file systems cannot fsync a directory)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_partial(temp: str) -> None:
+    if temp and temp in _PARTIAL:
+        _PARTIAL.discard(temp)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
 
 
 def _size(args: argparse.Namespace) -> int:
     from sizing.forecast import load_forecast
     from sizing.plan import make_plan, to_json
+    from sizing.sanity import check_plan
     from sizing.table import render
 
     forecast = load_forecast(args.forecast)
+    _bounded(forecast, len(args.platforms or forecast.platforms), args.samples)
     plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed)
+    check_plan(plan, forecast)
     text = to_json(plan)
     if args.out:
         _write(args.out, text, "plan")
     sys.stdout.write(text if args.json else render(plan))
     return 0
+
+
+def _bounded(forecast: Any, platforms: int, samples: int | None, flag: str = "--samples") -> None:
+    """The memory bound for this run (sizing.sanity.check_bounds), naming the field that set the samples."""
+    from sizing.sanity import check_bounds
+
+    if samples is not None and samples < 1:
+        raise InputError("command line", flag, f"must be at least 1, got {samples}")
+    check_bounds(forecast, platforms, samples if samples is not None else forecast.samples,
+                 flag if samples is not None else "monte_carlo.samples")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -186,17 +260,20 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
     if args.year is not None:
         overrides["build_year"] = args.year
     if args.samples is not None:
-        if args.samples < 1:
-            raise InputError("command line", "--samples", f"must be at least 1, got {args.samples}")
         overrides["samples"] = args.samples
-    return replace(settings, **overrides), forecast
+    settings = replace(settings, **overrides)
+    _bounded(forecast, 1, args.samples if args.samples is not None else settings.samples,
+             "--samples" if args.samples is not None else "samples (stack config)")
+    return settings, forecast
 
 
 def _plan(args: argparse.Namespace) -> int:
     from infra.offline import manifest_document, run_offline, summary
+    from sizing.sanity import check_plan
 
-    settings, _forecast = _stack_settings(args)
+    settings, forecast = _stack_settings(args)
     manifest = run_offline(settings)
+    check_plan(manifest.plan, forecast)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out:
         _write(args.out, text, "manifest")
@@ -217,10 +294,14 @@ def _plan(args: argparse.Namespace) -> int:
 def _account_check(args: argparse.Namespace) -> int:
     from infra.findings import Clients
     from infra.program import prepare
+    from sizing.sanity import check_plan
 
+    if not 0 < args.time_budget <= 3600:
+        raise InputError("command line", "--time-budget", f"must be between 0 and 3600 seconds, got {args.time_budget}")
     settings, forecast = _stack_settings(args, region=args.region)
-    _f, _plan_doc, blueprint = prepare(settings)
-    clients = Clients.for_region(args.region)
+    sized_forecast, plan_doc, blueprint = prepare(settings)
+    check_plan(plan_doc, sized_forecast)
+    clients = Clients.for_region(args.region, budget_s=args.time_budget)
     if args.command == "preflight":
         from infra.preflight import preflight
 
@@ -242,12 +323,17 @@ def _report(args: argparse.Namespace) -> int:
     from aifactory.report import calibration_summary, inventory_summary, recommend, render
     from sizing.forecast import load_forecast
     from sizing.plan import make_plan
+    from sizing.sanity import check_plan
 
+    if not str(args.out).strip():
+        raise InputError("command line", "--out", "needs a file path for the report, got an empty one")
     bar = Progress()
     started = time.perf_counter()
     forecast = load_forecast(args.forecast)
+    _bounded(forecast, len(args.platforms or forecast.platforms), args.samples)
     bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
     plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed, progress=bar.update)
+    check_plan(plan, forecast)
     bar.stage("calibration error")
     calibration = calibration_summary()
     inventory = None
@@ -267,20 +353,112 @@ COMMANDS = {"report": _report, "size": _size, "predict": _predict, "plan": _plan
             "preflight": _account_check, "verify": _account_check}
 
 
+GRACE_S = 5.0  # after Ctrl-C or SIGTERM, the run has this long to unwind before it is ended hard
+_SIGNALLED: list[int] = []
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM (a KeyboardInterrupt, so nothing that catches Exception swallows it)."""
+
+
+def _exit_code(signum: int) -> int:
+    return 128 + signum  # 130 for Ctrl-C (SIGINT), 143 for SIGTERM: the shell's convention
+
+
+def _check_interrupted() -> None:
+    """Raise if a signal arrived that something on the way swallowed (e.g. the Pulumi runtime's loop)."""
+    if _SIGNALLED:
+        raise Interrupted()
+
+
+def _on_signal(signum: int, _frame: Any) -> None:
+    """First Ctrl-C/SIGTERM: unwind with Interrupted; a watchdog ends the process if unwinding hangs."""
+    first = not _SIGNALLED
+    _SIGNALLED.append(signum)
+    if first:
+        threading.Thread(target=_hard_exit, args=(signum,), daemon=True, name="interrupt-watchdog").start()
+        raise Interrupted()
+
+
+def _hard_exit(signum: int) -> None:
+    """Runs GRACE_S after the first signal: remove partial files, say so on one line, end the process."""
+    threading.Event().wait(GRACE_S)
+    for temp in list(_PARTIAL):
+        _remove_partial(temp)
+    with contextlib.suppress(OSError):
+        os.write(2, b"interrupted\n")
+    os._exit(_exit_code(signum))
+
+
+def _install_handlers() -> None:
+    """Signal handling for a command-line run (only in the main thread; tests calling main() keep theirs)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit makes write() fail with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def _quiet_stdout() -> None:
+    """The reader went away or the disk is full: point stdout at /dev/null so the exit flush cannot fail."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; exit codes 0, 1 (blocking findings / rejected plan), 2 (bad input), 130/143
+    (interrupted by Ctrl-C / SIGTERM), 141 (stdout closed), 74 (stdout cannot be written, e.g. full)."""
+    cli = argv is None
+    if cli:
+        _install_handlers()
+    code = _run(argv)
+    if cli and _SIGNALLED:  # never wait on threads a library left behind (the Pulumi mock loop's)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    if sys.stdout is None:  # started with stdout closed (`aifactory ... >&-`)
+        print("error: standard output is closed", file=sys.stderr)
+        return 74
     try:
         args = _build().parse_args(argv)
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        _check_interrupted()
+        sys.stdout.flush()
+        return code
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        for temp in list(_PARTIAL):
+            _remove_partial(temp)
         print("interrupted", file=sys.stderr)
-        return 130
+        return _exit_code(_SIGNALLED[0] if _SIGNALLED else signal.SIGINT)
     except BrokenPipeError:
         # the reader went away (`aifactory plan ... | head`): stop quietly, as a Unix filter does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         return 141
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EBADF) and _is_stdout_error():
+            _quiet_stdout()
+            print(f"error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+            return 74  # EX_IOERR (sysexits.h)
+        raise
+
+
+def _is_stdout_error() -> bool:
+    """True when standard output can no longer be written (closed descriptor, full device)."""
+    try:
+        sys.stdout.flush()
+        os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return True
+    return False
 
 
 if __name__ == "__main__":

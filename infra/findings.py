@@ -1,7 +1,9 @@
 """Findings of the boto3 checks (preflight, verify): one check per class, a severity, a message, a fix.
 
 Modelled on AWS ParallelCluster's validators. A check that cannot run (no credentials, an API the
-account cannot call) says so as a finding instead of raising: a user never sees a traceback.
+account cannot call, an unreadable answer, a dead endpoint, the run's time budget spent) says so as a
+finding "could not check: why" with a fix instead of raising (infra/aws.py explains the failure): a user
+never sees a traceback, and no finding is drawn from an answer that could not be read.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from infra.aws import BUDGET_S, Budget, explain, session_clients
 
 BLOCKING, WARNING, OK = "blocking", "warning", "ok"
 
@@ -39,15 +40,24 @@ class Clients:
     kms: Any = None
     s3: Any = None
     cloudtrail: Any = None
+    sagemaker: Any = None
+
+    budget: Budget | None = None
 
     @staticmethod
-    def for_region(region: str) -> Clients:
-        """Clients from the default credential chain (honours AWS_ENDPOINT_URL and AWS_PROFILE)."""
-        session = boto3.Session(region_name=region)
-        ec2 = session.client("ec2")
-        return Clients(region=region, ec2=ec2, ec2_capacity=ec2, ec2_interfaces=ec2, sts=session.client("sts"),
-                       quotas=session.client("service-quotas"), bedrock=session.client("bedrock"),
-                       kms=session.client("kms"), s3=session.client("s3"), cloudtrail=session.client("cloudtrail"))
+    def for_region(region: str, *, budget_s: float = BUDGET_S, connect_timeout_s: float | None = None,
+                   read_timeout_s: float | None = None) -> Clients:
+        """Lazy clients from the default credential chain (honours AWS_ENDPOINT_URL and AWS_PROFILE).
+
+        Nothing is created here: a bad region, profile or endpoint fails inside the first check that calls.
+        """
+        budget = Budget(budget_s)
+        timeouts = {k: v for k, v in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s))
+                    if v is not None}
+        made = session_clients(region, {"ec2": "ec2", "sts": "sts", "quotas": "service-quotas",
+                                        "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail",
+                                        "sagemaker": "sagemaker"}, budget, **timeouts)
+        return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"], budget=budget, **made)
 
 
 @dataclass
@@ -58,15 +68,16 @@ class Check:
     fn: Callable[[], Iterable[Finding]]
     fix_on_error: str = "check credentials (aws sts get-caller-identity) and the IAM permissions for this call"
 
-    def run(self) -> list[Finding]:
+    def run(self, budget: Budget | None = None) -> list[Finding]:
+        if budget is not None and budget.spent:
+            return [Finding(self.name, BLOCKING, f"not checked: the run's time budget of {budget.seconds:g} s "
+                            "for AWS calls is spent", "rerun when the slow service answers, or give the run "
+                            "more time (--time-budget)")]
         try:
             return list(self.fn())
-        except ClientError as exc:
-            err = exc.response.get("Error", {})
-            return [Finding(self.name, BLOCKING, f"could not check: {err.get('Code')}: {err.get('Message')}",
-                            self.fix_on_error)]
-        except BotoCoreError as exc:
-            return [Finding(self.name, BLOCKING, f"could not check: {exc}", self.fix_on_error)]
+        except Exception as exc:  # the AWS boundary: any failure is a finding, never a traceback
+            why, fix = explain(exc)
+            return [Finding(self.name, BLOCKING, f"could not check: {why}", fix or self.fix_on_error)]
 
 
 @dataclass
@@ -94,5 +105,6 @@ class Result:
         return "\n".join(lines) + "\n"
 
 
-def run_checks(checks: Iterable[Check]) -> Result:
-    return Result([f for c in checks for f in c.run()])
+def run_checks(checks: Iterable[Check], budget: Budget | None = None) -> Result:
+    """Run each check in turn; once ``budget`` is spent the remaining ones say they were not checked."""
+    return Result([f for c in checks for f in c.run(budget)])

@@ -14,12 +14,11 @@ Each check is one question asked of the account with boto3:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Iterator
+from typing import Any
 
-from botocore.exceptions import ClientError
-
+from infra.aws import error_code, need, pages
 from infra.blueprint import CAPACITY_BLOCK_HOURS, GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
 from infra.findings import BLOCKING, OK, WARNING, Check, Clients, Finding, Result, run_checks
 from infra.settings import StackSettings
@@ -42,16 +41,24 @@ def quota_name(instance_type: str) -> str | None:
 
 
 def _quota(clients: Clients, service: str, name: str) -> float | None:
-    token = None
-    while True:
-        kwargs = {"ServiceCode": service, **({"NextToken": token} if token else {})}
-        page = clients.quotas.list_service_quotas(**kwargs)
-        for q in page.get("Quotas", []):
-            if q.get("QuotaName") == name:
-                return float(q["Value"])
-        token = page.get("NextToken")
-        if not token:
+    """The applied value of a quota by name (None when Service Quotas does not list it)."""
+    for q in pages(clients.quotas, "list_service_quotas", "Quotas", ServiceCode=service):
+        if q.get("QuotaName") == name:
+            return float(need(q, "Value"))
+    return None
+
+
+def _instance_type(clients: Clients, itype: str) -> dict[str, Any] | None:
+    """EC2's description of an instance type, or None when EC2 does not know it (a placeholder name)."""
+    try:
+        found = need(clients.ec2.describe_instance_types(InstanceTypes=[itype]), "InstanceTypes")
+    except Exception as exc:
+        if error_code(exc).startswith("InvalidInstanceType"):
             return None
+        raise
+    if not found:
+        return None
+    return dict(found[0])
 
 
 def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, forecast_region: str) -> Result:
@@ -69,7 +76,7 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("region", OK, f"{region} is allowed")
 
     def account_allowed() -> Iterator[Finding]:
-        account = clients.sts.get_caller_identity()["Account"]
+        account = need(clients.sts.get_caller_identity(), "Account")
         if not settings.allowed_account_ids:
             yield Finding("account", WARNING, f"account {account}: no aws:allowedAccountIds configured",
                           "set aws:allowedAccountIds so the provider refuses any other account")
@@ -80,9 +87,9 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("account", OK, f"account {account} is allowed")
 
     def type_offered() -> Iterator[Finding]:
-        offers = clients.ec2.describe_instance_type_offerings(
-            LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [itype]}])
-        offered = sorted(o["Location"] for o in offers.get("InstanceTypeOfferings", []))
+        offers = pages(clients.ec2, "describe_instance_type_offerings", "InstanceTypeOfferings",
+                       LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [itype]}])
+        offered = sorted(need(o, "Location") for o in offers)
         placeholder = "" if bp.instance_type_confirmed else " (a placeholder name: set instanceType to the real one)"
         if not offered:
             yield Finding("instance-type-offered", BLOCKING, f"{itype} is not offered in any zone of {region}"
@@ -99,14 +106,12 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("instance-type-offered", OK, f"{itype} is offered in {', '.join(zones or offered)}")
 
     def efa_matches() -> Iterator[Finding]:
-        try:
-            info = clients.ec2.describe_instance_types(InstanceTypes=[itype])["InstanceTypes"][0]["NetworkInfo"]
-        except ClientError as exc:  # an unknown type: instance-type-offered reports it as blocking
-            if "InvalidInstanceType" not in str(exc):
-                raise
+        described = _instance_type(clients, itype)
+        if described is None:  # an unknown type: instance-type-offered reports it as blocking
             yield Finding("efa", WARNING, f"EC2 does not describe {itype}; the catalog's layout "
                           f"({bp.network_cards} cards) will be used", "confirm the layout with AWS")
             return
+        info = need(described, "NetworkInfo")
         cards = int(info.get("MaximumNetworkCards") or 1)
         if not info.get("EfaSupported"):
             yield Finding("efa", BLOCKING, f"{itype} does not support EFA", "choose an EFA instance type")
@@ -123,20 +128,20 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
         name = quota_name(itype)
         vcpus_fig = bp.platform.figure("vcpus_per_instance")
         per = int(vcpus_fig.nominal) if vcpus_fig else 0
-        with contextlib.suppress(ClientError):  # a placeholder type EC2 does not know: the catalog's figure stands
-            per = clients.ec2.describe_instance_types(InstanceTypes=[itype])["InstanceTypes"][0]["VCpuInfo"][
-                "DefaultVCpus"]
-        need = bp.instances_built * per
+        described = _instance_type(clients, itype)  # a placeholder type EC2 does not know: the catalog's figure
+        if described is not None:
+            per = int(need(need(described, "VCpuInfo"), "DefaultVCpus"))
+        vcpus = bp.instances_built * per
         have = _quota(clients, "ec2", name) if name else None
         if name is None or have is None:
             yield Finding("quota", WARNING, f"no On-Demand vCPU quota found for {itype} ({name})",
                           "check Service Quotas for the instance family")
-        elif have < need:
-            yield Finding("quota", BLOCKING, f"'{name}' is {have:,.0f} vCPUs; the plan needs {need:,} "
+        elif have < vcpus:
+            yield Finding("quota", BLOCKING, f"'{name}' is {have:,.0f} vCPUs; the plan needs {vcpus:,} "
                           f"({bp.instances_built:,} x {itype} x {per} vCPUs)",
-                          f"request an increase of '{name}' to at least {need:,} in Service Quotas")
+                          f"request an increase of '{name}' to at least {vcpus:,} in Service Quotas")
         else:
-            yield Finding("quota", OK, f"'{name}' {have:,.0f} vCPUs covers {need:,}")
+            yield Finding("quota", OK, f"'{name}' {have:,.0f} vCPUs covers {vcpus:,}")
 
     def capacity() -> Iterator[Finding]:
         if bp.capacity_type == "capacity-block":
@@ -146,21 +151,22 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
                 offers = clients.ec2_capacity.describe_capacity_block_offerings(
                     InstanceType=itype, InstanceCount=n, CapacityDurationHours=CAPACITY_BLOCK_HOURS,
                     StartDateRange=start, EndDateRange=start + dt.timedelta(days=364))
-                if not offers.get("CapacityBlockOfferings"):
+                if not need(offers, "CapacityBlockOfferings"):
                     yield Finding("capacity", BLOCKING, f"no Capacity Block offering for {n} x {itype} "
                                   f"({CAPACITY_BLOCK_HOURS} h) in {bp.build_year}",
                                   "ask AWS for capacity, shift buildYear, or use capacityType reservation")
                 else:
                     yield Finding("capacity", OK, f"Capacity Block offerings exist for {n} x {itype}")
         elif bp.capacity_type == "reservation":
-            found = clients.ec2_capacity.describe_capacity_reservations(
-                Filters=[{"Name": "instance-type", "Values": [itype]}, {"Name": "state", "Values": ["active"]}])
-            total = sum(r.get("TotalInstanceCount", 0) for r in found.get("CapacityReservations", []))
-            need = bp.instances_built
-            if total >= need:
+            found = pages(clients.ec2_capacity, "describe_capacity_reservations", "CapacityReservations",
+                          Filters=[{"Name": "instance-type", "Values": [itype]},
+                                   {"Name": "state", "Values": ["active"]}])
+            total = sum(int(need(r, "TotalInstanceCount")) for r in found)
+            wanted = bp.instances_built
+            if total >= wanted:
                 yield Finding("capacity", OK, f"{total} reserved {itype} already active")
             else:
-                yield Finding("capacity", WARNING, f"{total} of {need} {itype} reserved today; the program will "
+                yield Finding("capacity", WARNING, f"{total} of {wanted} {itype} reserved today; the program will "
                               "request targeted reservations for the rest, which fail if EC2 lacks capacity",
                               "agree the capacity with AWS first (for an AI Factory it is contracted)")
         else:
@@ -168,16 +174,9 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
                           "guaranteed", "prefer capacityType reservation or capacity-block")
 
     def services_exist() -> Iterator[Finding]:
-        clients.kms.list_keys(Limit=1)
-        clients.s3.list_buckets()
-        names = set()
-        token = None
-        while True:
-            page = clients.ec2.describe_vpc_endpoint_services(**({"NextToken": token} if token else {}))
-            names |= set(page.get("ServiceNames", []))
-            token = page.get("NextToken")
-            if not token:
-                break
+        need(clients.kms.list_keys(Limit=1), "Keys")
+        need(clients.s3.list_buckets(), "Buckets")
+        names = set(pages(clients.ec2, "describe_vpc_endpoint_services", "ServiceNames"))
         missing = [s for s in INTERFACE_ENDPOINTS + GATEWAY_ENDPOINTS if not any(n.endswith(f".{region}.{s}")
                                                                                  for n in names)]
         if missing:
@@ -187,19 +186,20 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("services", OK, f"KMS, S3 and all {len(INTERFACE_ENDPOINTS) + 1} endpoint services exist")
 
     def vpc_blocks() -> Iterator[Finding]:
-        need = len(bp.vpc_blocks)
-        quota = _quota(clients, "vpc", VPC_BLOCKS_QUOTA) or 5.0
-        if need > quota:
-            yield Finding("vpc-cidr-blocks", BLOCKING, f"the plan needs {need} /16 blocks in one VPC; the quota is "
-                          f"{quota:.0f}", f"raise '{VPC_BLOCKS_QUOTA}' to {need} in Service Quotas")
+        blocks = len(bp.vpc_blocks)
+        listed = _quota(clients, "vpc", VPC_BLOCKS_QUOTA)
+        quota, source = (listed, "") if listed is not None else (5.0, " (AWS's default: Service Quotas lists none)")
+        if blocks > quota:
+            yield Finding("vpc-cidr-blocks", BLOCKING, f"the plan needs {blocks} /16 blocks in one VPC; the quota is "
+                          f"{quota:.0f}{source}", f"raise '{VPC_BLOCKS_QUOTA}' to {blocks} in Service Quotas")
         else:
-            yield Finding("vpc-cidr-blocks", OK, f"{need} address block(s) within the quota of {quota:.0f}")
+            yield Finding("vpc-cidr-blocks", OK, f"{blocks} address block(s) within the quota of {quota:.0f}{source}")
 
     def bedrock_models() -> Iterator[Finding]:
         if not bp.bedrock:
             return
-        models = clients.bedrock.list_foundation_models().get("modelSummaries", [])
-        offered = {m["modelId"] for m in models}
+        models = need(clients.bedrock.list_foundation_models(), "modelSummaries")
+        offered = {need(m, "modelId") for m in models}
         for b in bp.bedrock:
             if b.model_id not in offered:
                 yield Finding("bedrock-models", BLOCKING, f"{b.workload}: {b.model_id} is not offered in {region}",
@@ -211,5 +211,5 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
               Check("instance-type-offered", type_offered), Check("efa", efa_matches), Check("quota", quota_covers),
               Check("capacity", capacity), Check("services", services_exist), Check("vpc-cidr-blocks", vpc_blocks),
               Check("bedrock-models", bedrock_models)]
-    return run_checks(checks)
+    return run_checks(checks, clients.budget)
 

@@ -13,12 +13,11 @@ Two kinds of findings:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from infra.aws import FILTER_VALUES, chunks, error_code, need, pages
 from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
 from infra.components.data import PURPOSES
 from infra.findings import BLOCKING, OK, Check, Clients, Finding, Result, run_checks
@@ -47,35 +46,50 @@ def _f(*pairs: tuple[str, Any]) -> list[dict[str, Any]]:
     return [{"Name": name, "Values": value if isinstance(value, list) else [value]} for name, value in pairs]
 
 
-def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
-    """Read the factory's resources from the account (only what verify judges)."""
-    live = LiveFactory()
-    region = clients.region
+def _ec2(clients: Clients, operation: str, key: str, *pairs: tuple[str, Any], client: Any = None) -> list[Any]:
+    """Every item of a paged EC2 describe call; a filter with many values is sent in slices of 200."""
+    client = client or clients.ec2
+    many = [(i, p) for i, p in enumerate(pairs) if isinstance(p[1], list) and len(p[1]) > FILTER_VALUES]
+    if not many:
+        return pages(client, operation, key, Filters=_f(*pairs))
+    index, (name, values) = many[0]
+    items: list[Any] = []
+    for part in chunks(values):
+        sliced = list(pairs)
+        sliced[index] = (name, part)
+        items += _ec2(clients, operation, key, *sliced, client=client)
+    return items
 
-    def res(type_: str, name: str, props: dict[str, Any], protect: bool | None = None) -> None:
-        live.resources.append(Resource(type_, name, props, id=name, provider_region=region, protect=protect))
 
+def _missing(exc: Exception, *codes: str) -> bool:
+    """True when ``exc`` is AWS saying the thing does not exist (any other failure is re-raised)."""
+    if error_code(exc) in codes:
+        return True
+    raise exc
+
+
+def _key_arn(bp: Blueprint, clients: Clients) -> str | None:
     try:
-        live.key_arn = clients.kms.describe_key(KeyId=f"alias/{bp.name}-factory")["KeyMetadata"]["Arn"]
-    except ClientError:
-        live.key_arn = None
-    vpcs = clients.ec2.describe_vpcs(Filters=_f(("tag:Name", f"{bp.name}-vpc")))["Vpcs"]
-    if not vpcs:
-        return live
-    vpc = live.vpc_id = vpcs[0]["VpcId"]
-    for s in clients.ec2.describe_subnets(Filters=_f(("vpc-id", vpc)))["Subnets"]:
+        return str(need(need(clients.kms.describe_key(KeyId=f"alias/{bp.name}-factory"), "KeyMetadata"), "Arn"))
+    except Exception as exc:
+        _missing(exc, "NotFoundException")
+        return None
+
+
+def _network(live: LiveFactory, clients: Clients, vpc: str, res: Callable[..., None]) -> None:
+    """Subnets, gateways, peerings, routes and endpoints of the factory's VPC, as rule resources."""
+    for s in _ec2(clients, "describe_subnets", "Subnets", ("vpc-id", vpc)):
         res("aws:ec2/subnet:Subnet", s["SubnetId"], {"mapPublicIpOnLaunch": s.get("MapPublicIpOnLaunch", False)})
-    for g in clients.ec2.describe_internet_gateways(Filters=_f(("attachment.vpc-id", vpc)))["InternetGateways"]:
+    for g in _ec2(clients, "describe_internet_gateways", "InternetGateways", ("attachment.vpc-id", vpc)):
         res("aws:ec2/internetGateway:InternetGateway", g["InternetGatewayId"], {})
-    for n in clients.ec2.describe_nat_gateways(Filters=_f(("vpc-id", vpc)))["NatGateways"]:
+    for n in _ec2(clients, "describe_nat_gateways", "NatGateways", ("vpc-id", vpc)):
         if n.get("State") not in ("deleted", "deleting", "failed"):
             res("aws:ec2/natGateway:NatGateway", n["NatGatewayId"], {"subnetId": n.get("SubnetId")})
     for side in ("requester-vpc-info.vpc-id", "accepter-vpc-info.vpc-id"):
-        peers = clients.ec2.describe_vpc_peering_connections(Filters=_f((side, vpc)))
-        for p in peers["VpcPeeringConnections"]:
+        for p in _ec2(clients, "describe_vpc_peering_connections", "VpcPeeringConnections", (side, vpc)):
             if p.get("Status", {}).get("Code") in ("active", "pending-acceptance", "provisioning"):
                 res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", p["VpcPeeringConnectionId"], {})
-    for rt in clients.ec2.describe_route_tables(Filters=_f(("vpc-id", vpc)))["RouteTables"]:
+    for rt in _ec2(clients, "describe_route_tables", "RouteTables", ("vpc-id", vpc)):
         routes = [{"cidrBlock": r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"),
                    "gatewayId": r.get("GatewayId"), "natGatewayId": r.get("NatGatewayId"),
                    "vpcPeeringConnectionId": r.get("VpcPeeringConnectionId"),
@@ -84,16 +98,20 @@ def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
         routes = [r for r in routes if r["cidrBlock"] and not r["cidrBlock"].startswith("pl-")
                   and not (r["gatewayId"] or "").startswith("vpce-")]
         res("aws:ec2/routeTable:RouteTable", rt["RouteTableId"], {"routes": routes})
-    for e in clients.ec2.describe_vpc_endpoints(Filters=_f(("vpc-id", vpc)))["VpcEndpoints"]:
+    for e in _ec2(clients, "describe_vpc_endpoints", "VpcEndpoints", ("vpc-id", vpc)):
         live.endpoint_services.add(e["ServiceName"])
         res("aws:ec2/vpcEndpoint:VpcEndpoint", e["VpcEndpointId"], {"policy": e.get("PolicyDocument"),
                                                                    "serviceName": e["ServiceName"]})
-    reservations = clients.ec2.describe_instances(
-        Filters=_f(("vpc-id", vpc), ("instance-state-name", ["pending", "running"])))["Reservations"]
-    live.instances = [i for r in reservations for i in r["Instances"]]
+
+
+def _compute(bp: Blueprint, live: LiveFactory, clients: Clients, vpc: str, res: Callable[..., None]) -> None:
+    """Running instances and their volumes (attached, or tagged for the factory)."""
+    reservations = _ec2(clients, "describe_instances", "Reservations",
+                        ("vpc-id", vpc), ("instance-state-name", ["pending", "running"]))
+    live.instances = [i for r in reservations for i in need(r, "Instances")]
     ids = [i["InstanceId"] for i in live.instances]
-    volumes = clients.ec2.describe_volumes(Filters=_f(("attachment.instance-id", ids)))["Volumes"] if ids else []
-    volumes += clients.ec2.describe_volumes(Filters=_f(("tag:aifactory:factory", bp.name)))["Volumes"]
+    volumes = _ec2(clients, "describe_volumes", "Volumes", ("attachment.instance-id", ids)) if ids else []
+    volumes += _ec2(clients, "describe_volumes", "Volumes", ("tag:aifactory:factory", bp.name))
     by_id = {v["VolumeId"]: v for v in volumes}
     for v in by_id.values():
         res("aws:ebs/volume:Volume", v["VolumeId"], {"encrypted": v.get("Encrypted", False),
@@ -106,36 +124,63 @@ def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
             "metadataOptions": {"httpTokens": (i.get("MetadataOptions") or {}).get("HttpTokens")},
             "associatePublicIpAddress": bool(i.get("PublicIpAddress")),
             "rootBlockDevice": {"encrypted": vol.get("Encrypted", False), "kmsKeyId": vol.get("KmsKeyId")}})
-    account = clients.sts.get_caller_identity()["Account"]
+
+
+def _bucket(name: str, clients: Clients, res: Callable[..., None]) -> bool:
+    """One factory bucket with its encryption and public-access block; False when it does not exist."""
+    try:
+        clients.s3.head_bucket(Bucket=name)
+    except Exception as exc:
+        return not _missing(exc, "404", "NoSuchBucket", "NotFound")
+    res("aws:s3/bucket:Bucket", name, {"bucket": name})
+    try:
+        config = need(clients.s3.get_bucket_encryption(Bucket=name), "ServerSideEncryptionConfiguration")
+        rules = [need(r, "ApplyServerSideEncryptionByDefault") for r in need(config, "Rules")]
+        res("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+            f"{name}-encryption", {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {
+                "sseAlgorithm": need(r, "SSEAlgorithm"), "kmsMasterKeyId": r.get("KMSMasterKeyID")}} for r in rules]})
+    except Exception as exc:  # none: the bucket-encryption rule reports it
+        _missing(exc, "ServerSideEncryptionConfigurationNotFoundError")
+    try:
+        pab = need(clients.s3.get_public_access_block(Bucket=name), "PublicAccessBlockConfiguration")
+        res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{name}-public-access", {
+            "bucket": name, "blockPublicAcls": pab.get("BlockPublicAcls"),
+            "blockPublicPolicy": pab.get("BlockPublicPolicy"), "ignorePublicAcls": pab.get("IgnorePublicAcls"),
+            "restrictPublicBuckets": pab.get("RestrictPublicBuckets")})
+    except Exception as exc:  # none: the public-access rule reports it
+        _missing(exc, "NoSuchPublicAccessBlockConfiguration")
+    return True
+
+
+def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
+    """Read the factory's resources from the account (only what verify judges).
+
+    Anything that cannot be read raises (the check turns it into "could not check"); only AWS saying
+    "not found" counts as missing, so a failed call never becomes a finding that something is absent.
+    """
+    live = LiveFactory()
+    region = clients.region
+
+    def res(type_: str, name: str, props: dict[str, Any], protect: bool | None = None) -> None:
+        live.resources.append(Resource(type_, name, props, id=name, provider_region=region, protect=protect))
+
+    live.key_arn = _key_arn(bp, clients)
+    vpcs = _ec2(clients, "describe_vpcs", "Vpcs", ("tag:Name", f"{bp.name}-vpc"))
+    if not vpcs:
+        return live
+    vpc = live.vpc_id = vpcs[0]["VpcId"]
+    _network(live, clients, vpc, res)
+    _compute(bp, live, clients, vpc, res)
+    account = need(clients.sts.get_caller_identity(), "Account")
     for purpose in PURPOSES:
         name = f"{bp.name}-{purpose}-{account}-{region}"
-        try:
-            clients.s3.head_bucket(Bucket=name)
-        except ClientError:
+        if not _bucket(name, clients, res):
             live.missing_buckets.append(name)
-            continue
-        res("aws:s3/bucket:Bucket", name, {"bucket": name})
-        try:
-            rules = clients.s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
-            res("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                f"{name}-encryption", {"bucket": name, "rules": [{"applyServerSideEncryptionByDefault": {
-                    "sseAlgorithm": r["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"],
-                    "kmsMasterKeyId": r["ApplyServerSideEncryptionByDefault"].get("KMSMasterKeyID")}} for r in rules]})
-        except ClientError:
-            pass  # no configuration: the bucket-encryption rule reports it
-        try:
-            pab = clients.s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
-            res("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", f"{name}-public-access", {
-                "bucket": name, "blockPublicAcls": pab.get("BlockPublicAcls"),
-                "blockPublicPolicy": pab.get("BlockPublicPolicy"), "ignorePublicAcls": pab.get("IgnorePublicAcls"),
-                "restrictPublicBuckets": pab.get("RestrictPublicBuckets")})
-        except ClientError:
-            pass  # none: the public-access rule reports it
-    trails = clients.cloudtrail.describe_trails(trailNameList=[f"{bp.name}-trail"]).get("trailList", [])
+    trails = need(clients.cloudtrail.describe_trails(trailNameList=[f"{bp.name}-trail"]), "trailList")
     if trails:
         live.trail = trails[0]
         res("aws:cloudtrail/trail:Trail", trails[0]["Name"], {"kmsKeyId": trails[0].get("KmsKeyId")})
-        live.trail_logging = bool(clients.cloudtrail.get_trail_status(Name=trails[0]["Name"]).get("IsLogging"))
+        live.trail_logging = bool(need(clients.cloudtrail.get_trail_status(Name=trails[0]["Name"]), "IsLogging"))
     return live
 
 
@@ -151,7 +196,7 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
         else:
             yield Finding("factory", OK, f"factory VPC {live.vpc_id}, {len(live.instances)} instances running")
 
-    result = run_checks([Check("factory", read)])
+    result = run_checks([Check("factory", read)], clients.budget)
     if not found:
         return result  # the account could not be read: that finding says why
     live = found[0]
@@ -180,8 +225,8 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
             return
         expected = sum(1 for i in bp.interfaces if i.interface_type in EFA_TYPES)
         ids = [i["InstanceId"] for i in live.instances]
-        interfaces = clients.ec2_interfaces.describe_network_interfaces(
-            Filters=_f(("attachment.instance-id", ids)))["NetworkInterfaces"]
+        interfaces = _ec2(clients, "describe_network_interfaces", "NetworkInterfaces",
+                          ("attachment.instance-id", ids), client=clients.ec2_interfaces)
         per: Counter[str] = Counter(n["Attachment"]["InstanceId"] for n in interfaces
                                     if n.get("InterfaceType") in EFA_TYPES and n.get("Attachment"))
         short = [i for i in ids if per.get(i, 0) < expected]
@@ -225,5 +270,5 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
     if live.vpc_id is not None:
         checks = [Check("sovereignty", sovereignty), Check("pod-groups", pod_groups),
                   Check("efa-interfaces", efa_interfaces), Check("endpoints", endpoints), *checks]
-    result.findings += run_checks(checks).findings
+    result.findings += run_checks(checks, clients.budget).findings
     return result
