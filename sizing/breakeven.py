@@ -77,19 +77,24 @@ def crossing(value: Callable[[float], float], target: float) -> tuple[float | No
         lo, hi = 1.0, hi
         if value(hi) > target:
             return None, "always_dearer"
-    # a safeguarded secant in log-log space (the quantity goes about as 1/f): each step lands in
-    # the middle 80% of the bracket, so it also makes progress on the steps of whole domains
+    # a safeguarded secant in log-log space (the quantity goes about as 1/f); after two moves of
+    # the same end it bisects, so the bracket at least halves every two steps even on the steps
+    # that whole domains make
     v_lo, v_hi = value(lo), value(hi)
+    same_end, last_hi = 0, False
     while hi / lo > 1.0 + REL_TOL:
         a, b = math.log(lo), math.log(hi)
         ga, gb = math.log(v_lo / target), math.log(max(v_hi, 1e-300) / target)
-        t = min(max(ga / (ga - gb) if ga != gb else 0.5, 0.1), 0.9)
+        t = 0.5 if same_end >= 2 or ga == gb else min(max(ga / (ga - gb), 0.05), 0.95)
         mid = min(max(math.exp(a + t * (b - a)), lo * (1.0 + REL_TOL / 2)), hi / (1.0 + REL_TOL / 2))
         v = value(mid)
-        if v <= target:
+        moved_hi = v <= target
+        if moved_hi:
             hi, v_hi = mid, v
         else:
             lo, v_lo = mid, v
+        same_end = same_end + 1 if moved_hi == last_hi else 1
+        last_hi = moved_hi
     return hi, "met"
 
 
