@@ -77,23 +77,23 @@ def crossing(value: Callable[[float], float], target: float) -> tuple[float | No
         lo, hi = 1.0, hi
         if value(hi) > target:
             return None, "always_dearer"
-    # a safeguarded secant in log-log space (the quantity goes about as 1/f); after two moves of
-    # the same end it bisects, so the bracket at least halves every two steps even on the steps
-    # that whole domains make
-    v_lo, v_hi = value(lo), value(hi)
-    same_end, last_hi = 0, False
+    # regula falsi (Illinois) on x = 1/f, where the quantity is about linear: a part that scales
+    # with serving throughput plus a part that does not. The end that keeps its place twice has its
+    # weight halved, so the bracket shrinks from both sides, also across the steps whole domains make
+    g_lo, g_hi = value(lo) - target, value(hi) - target
+    last_hi: bool | None = None
     while hi / lo > 1.0 + REL_TOL:
-        a, b = math.log(lo), math.log(hi)
-        ga, gb = math.log(v_lo / target), math.log(max(v_hi, 1e-300) / target)
-        t = 0.5 if same_end >= 2 or ga == gb else min(max(ga / (ga - gb), 0.05), 0.95)
-        mid = min(max(math.exp(a + t * (b - a)), lo * (1.0 + REL_TOL / 2)), hi / (1.0 + REL_TOL / 2))
-        v = value(mid)
-        moved_hi = v <= target
+        t = g_lo / (g_lo - g_hi)  # from lo (x = 1/lo) towards hi
+        mid = 1.0 / (1.0 / lo + t * (1.0 / hi - 1.0 / lo))
+        mid = min(max(mid, lo * (1.0 + REL_TOL / 2)), hi / (1.0 + REL_TOL / 2))
+        g = value(mid) - target
+        moved_hi = g <= 0
         if moved_hi:
-            hi, v_hi = mid, v
+            hi, g_hi = mid, g
+            g_lo = g_lo / 2 if last_hi else g_lo
         else:
-            lo, v_lo = mid, v
-        same_end = same_end + 1 if moved_hi == last_hi else 1
+            lo, g_lo = mid, g
+            g_hi = g_hi / 2 if last_hi is False else g_hi
         last_hi = moved_hi
     return hi, "met"
 
