@@ -182,12 +182,29 @@ def _check_feasible(forecast: Forecast, catalog: Catalog, ws: list, feasible: np
             )
 
 
+def _scale(throughput_scale: dict[str, float] | None, platform_ids: list[str]) -> np.ndarray:
+    """Per-platform throughput factors (1, P, 1, 1); an unknown platform or a factor that is not a
+    positive finite number is an input error."""
+    scale = dict(throughput_scale or {})
+    for pid, f in scale.items():
+        where = f"throughput_scale.{pid}"
+        if pid not in platform_ids:
+            raise InputError("command line", where, f"not a platform of this run ({', '.join(platform_ids)})")
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not (np.isfinite(f) and f > 0):
+            raise InputError("command line", where, f"must be a positive finite number, got {f!r}")
+    return np.array([float(scale.get(p, 1.0)) for p in platform_ids])[None, :, None, None]
+
+
 def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
-         progress: Callable[[float], None] | None = None) -> Sizing:
+         progress: Callable[[float], None] | None = None,
+         throughput_scale: dict[str, float] | None = None) -> Sizing:
     """Size every workload on every platform for every year and Monte Carlo sample.
 
     ``progress`` (optional) is called with the fraction of samples done, chunk by chunk.
+    ``throughput_scale`` (optional) multiplies a platform's achievable serving throughput (LLM and
+    diffusion; training is unchanged): the what-if behind ``sizing.breakeven``.
     """
+    tput_scale = _scale(throughput_scale, platform_ids)
     rng = np.random.default_rng([seed, 0])
     K = min(MAX_SCENARIOS, samples)
     sc = scenarios(catalog, platform_ids, K, rng)
@@ -233,7 +250,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
         det_tpot.append(np.full(shape, np.nan))
         det_bound.append(np.ones(shape, dtype=int))  # compute
     if Wi:
-        thr = np.concatenate(thr_parts) * sc.residual[None, :, :, None]
+        thr = np.concatenate(thr_parts) * sc.residual[None, :, :, None] * tput_scale
         mem_rep = np.concatenate(mem_parts)
         # a catalog scenario where nothing fits falls back to the nominal one (k = 0)
         none_fit = ~(thr > 0).any(axis=-1, keepdims=True)

@@ -62,6 +62,8 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     bud = budget(sz, catalog)
     plan = assemble(sz, bud, catalog)
     plan["monte_carlo"]["seed"] = s
+    from sizing.breakeven import annotate  # here, not on top: breakeven uses this module's num()
+    annotate(plan, sz, catalog, bud, s)  # platforms.<id>.power_sensitivity and .break_even
     return plan
 
 
