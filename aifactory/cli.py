@@ -109,7 +109,17 @@ def _size(args: argparse.Namespace) -> int:
     if args.out:
         _write(args.out, text, "plan")
     sys.stdout.write(text if args.json else render(plan))
+    _warn_cap(plan)
     return 0
+
+
+def _warn_cap(plan: dict[str, Any]) -> None:
+    """Say on stderr when the site's power cap is exceeded: a finding, so the exit code stays 0."""
+    from sizing.recommendation import cap_warning
+
+    line = cap_warning(plan)
+    if line:
+        print(line, file=sys.stderr)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -200,6 +210,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.out:
         _write(args.out, text, "manifest")
     sys.stdout.write(text if args.json else summary(manifest))
+    _warn_cap(manifest.plan)
     report = manifest.check()
     if not report.ok:
         print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)
