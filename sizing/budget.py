@@ -156,11 +156,15 @@ def provisioned_tco(sz: Sizing, catalog: Catalog, demand: Demand) -> np.ndarray:
     return _percentile(tco, sz.forecast.provision_percentile)
 
 
-def budget(sz: Sizing, catalog: Catalog) -> Budget:
-    """Domains and every budget figure, per year, platform and sample."""
-    from sizing.training_modes import decide, factory_demand
+def budget(sz: Sizing, catalog: Catalog, build: np.ndarray | None = None) -> Budget:
+    """Domains and every budget figure, per year, platform and sample.
 
-    training = decide(sz, catalog)
+    ``build`` (Wt, P) fixes which training runs the factory builds for (the tornado's swings keep
+    the plan's choice); by default each run is decided here, build or burst.
+    """
+    from sizing.training_modes import decide, factory_demand, fixed
+
+    training = decide(sz, catalog) if build is None else fixed(sz, build)
     demand = factory_demand(sz, training.build)
     domains, domains_prov = capacity(sz, demand.required)
     pct = sz.forecast.provision_percentile

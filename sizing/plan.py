@@ -23,7 +23,9 @@ from sizing.engine import Sizing, size
 from sizing.errors import InputError
 from sizing.forecast import DiffusionWorkload, Forecast, LlmWorkload, TrainingWorkload
 from sizing.llm import BOUNDS
+from sizing.pareto import pareto
 from sizing.recommendation import cheaper_share, recommend
+from sizing.tornado import tornado
 
 FIGURES = (
     "accelerators", "accelerators_required", "domains", "added_domains", "instances",
@@ -65,6 +67,8 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     bud = budget(sz, catalog)
     plan = assemble(sz, bud, catalog)
     plan["monte_carlo"]["seed"] = s
+    plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
+    plan["pareto"] = pareto(forecast, catalog, pids)
     return plan
 
 

@@ -71,3 +71,12 @@ def decide(sz: Sizing, catalog: Catalog) -> TrainingPlan:
     return TrainingPlan(names=tuple(sz.workload_names[w] for w in runs), build=build,
                         accelerators=first_year_acc, build_cost_usd=build_cost, burst_cost_usd=burst_cost,
                         burst_price_usd_per_hour=price)
+
+
+def fixed(sz: Sizing, build: np.ndarray) -> TrainingPlan:
+    """A given build-or-burst choice (Wt, P), costs not evaluated (NaN)."""
+    _factory, runs = _parts(sz)
+    nan = np.full(build.shape, np.nan)
+    return TrainingPlan(names=tuple(sz.workload_names[w] for w in runs), build=build.astype(bool),
+                        accelerators=nan, build_cost_usd=nan, burst_cost_usd=nan,
+                        burst_price_usd_per_hour=np.full(build.shape[1], np.nan))

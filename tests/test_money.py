@@ -101,3 +101,71 @@ def test_idle_capacity_is_not_charged_to_tokens(small):
         share = (y["usd_per_million_tokens"]["provisioned"] * y["tokens_per_year"]["provisioned"] / 1e6
                  / y["cost_usd"]["provisioned"])
         assert share <= 1.0 + 1e-3
+
+
+def _deterministic(fc, scale: dict[str, float] | None = None):
+    """Every workload at its median (sigma 0), with optional demand factors per workload."""
+    import dataclasses
+
+    from sizing.forecast import TrainingWorkload, Uncertainty
+
+    out = []
+    for w in fc.workloads:
+        if isinstance(w, TrainingWorkload):
+            out.append(dataclasses.replace(w, uncertainty=Uncertainty(0.0, 0.0, w.uncertainty.median_factor)))
+            continue
+        u = w.demand.uncertainty
+        f = (scale or {}).get(w.name, 1.0)
+        per_year = {y: v * f for y, v in w.demand.per_year.items()}
+        out.append(dataclasses.replace(w, demand=dataclasses.replace(
+            w.demand, per_year=per_year, uncertainty=Uncertainty(0.0, 0.0, u.median_factor))))
+    return dataclasses.replace(fc, workloads=tuple(out))
+
+
+def test_tornado_swings_match_engine_runs(small):
+    """The base case and a demand swing equal plans of the deterministic forecast sized on their own."""
+    import math
+
+    from sizing.forecast import Z90
+    from sizing.tornado import tornado
+
+    small["workloads"][0]["demand"]["uncertainty"] = {"sigma": 0.3}  # chat: constant sigma
+    fc = parse_forecast(small, "small.yaml")
+    cat = load_catalog()
+    pid = "gb300_nvl72"
+    base_plan = make_plan(_deterministic(fc), platforms=[pid], samples=1)
+    build = np.array([r["mode"] == "build" for r in base_plan["platforms"][pid]["training"]])
+    swings = tornado(fc, cat, pid, build)
+    final = str(fc.years[-1])
+    base_domains = base_plan["platforms"][pid]["years"][final]["domains"]["provisioned"]
+    assert all(e["base_result"] == base_domains for e in swings)
+    chat = next(e for e in swings if e["input"] == "demand: chat")
+    high_plan = make_plan(_deterministic(fc, {"chat": math.exp(Z90 * 0.3)}), platforms=[pid], samples=1)
+    assert chat["high_result"] == high_plan["platforms"][pid]["years"][final]["domains"]["provisioned"]
+    assert chat["low_result"] <= chat["base_result"] <= chat["high_result"]
+    assert chat["high_value"] == pytest.approx(chat["low_value"] * math.exp(2 * Z90 * 0.3), rel=1e-4)
+    res = next(e for e in swings if e["input"].startswith("calibration residual"))
+    assert res["low_result"] >= res["base_result"] >= res["high_result"]  # less throughput, more racks
+    spans = [abs(e["high_result"] - e["low_result"]) for e in swings]
+    assert spans == sorted(spans, reverse=True)
+    inputs = {e["input"] for e in swings}
+    assert {"catalog: domain_capex_usd", "catalog: domain_it_power_kw", "demand: pretrain"} <= inputs
+    assert "demand: edge-help" not in inputs  # edge workloads are not in the factory
+    capex = next(e for e in swings if e["input"] == "catalog: domain_capex_usd")
+    assert capex["low_tco_usd"] < capex["base_tco_usd"] < capex["high_tco_usd"]
+
+
+def test_pareto_curve_is_a_frontier_with_the_target(small_plan):
+    for pid, by_workload in small_plan["pareto"].items():
+        assert set(by_workload) == {"chat"}  # the factory's LLM workloads (edge-help is at the edge)
+        curve = by_workload["chat"]
+        assert curve["target_tokens_per_s_per_user"] == pytest.approx(1000 / 50)
+        pts = curve["points"]
+        assert len(pts) > 3
+        x = [p["tokens_per_s_per_user"] for p in pts]
+        y = [p["output_tokens_per_s_per_accelerator"] for p in pts]
+        assert x == sorted(x) and y == sorted(y, reverse=True)  # more interactivity costs throughput
+        # the engine's chosen configuration cannot beat the frontier at its own interactivity
+        final = small_plan["platforms"][pid]["workloads"]["chat"]["years"]["2029"]
+        user = 1000 / final["tpot_ms"]
+        assert any(p["tokens_per_s_per_user"] >= user * 0.999 for p in pts)
