@@ -82,3 +82,11 @@ def test_report_recommends_what_the_plan_says(small, write_forecast, capsys, unc
 
     plan, _ = uncapped
     assert recommend(plan)[0] == plan["recommendation"]["platform"]
+
+
+def test_plan_says_when_the_cap_is_exceeded(small, write_forecast, capsys):
+    small["site"]["power_cap_mw"] = 0.1
+    small["monte_carlo"]["samples"] = 100
+    assert main(["plan", str(write_forecast(small)), "--json"]) == 0  # a finding, not an input error
+    err = capsys.readouterr().err
+    assert "no platform fits the site's 0.1 MW power cap" in err
