@@ -30,8 +30,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build() -> argparse.ArgumentParser:
+    from sizing import __version__
+
     root = _Parser(prog="aifactory", description="Size and provision sovereign AI factories on AWS.")
+    root.add_argument("--version", action="version", version=f"aifactory {__version__}")
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sch = sub.add_parser("schema", help="print a JSON Schema of a document the tool writes")
+    sch.add_argument("document", choices=("plan",), help="plan: what `size --json` prints and infra/ reads")
 
     s = sub.add_parser("size", help="size a forecast: accelerators, domains, HBM, power and cost per year")
     s.add_argument("forecast", help="forecast YAML file (see docs/FORECAST.md)")
@@ -159,7 +165,15 @@ def _remove_partial(temp: str) -> None:
             os.unlink(temp)
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    sys.stdout.write(resources.files("sizing").joinpath("data/plan.schema.json").read_text(encoding="utf-8"))
+    return 0
+
+
 def _size(args: argparse.Namespace) -> int:
+    from aifactory.progress import Progress
     from sizing.forecast import load_forecast
     from sizing.plan import make_plan, to_json
     from sizing.sanity import check_plan
@@ -167,12 +181,16 @@ def _size(args: argparse.Namespace) -> int:
 
     forecast = load_forecast(args.forecast)
     _bounded(forecast, len(args.platforms or forecast.platforms), args.samples)
-    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed)
+    bar = Progress(quiet=args.json)
+    bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
+    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed, progress=bar.update)
+    bar.finish()
     check_plan(plan, forecast)
     text = to_json(plan)
     if args.out:
         _write(args.out, text, "plan")
     sys.stdout.write(text if args.json else render(plan))
+    _warn_cap(plan)
     return 0
 
 
@@ -184,6 +202,15 @@ def _bounded(forecast: Any, platforms: int, samples: int | None, flag: str = "--
         raise InputError("command line", flag, f"must be at least 1, got {samples}")
     check_bounds(forecast, platforms, samples if samples is not None else forecast.samples,
                  flag if samples is not None else "monte_carlo.samples")
+
+
+def _warn_cap(plan: dict[str, Any]) -> None:
+    """Say on stderr when the site's power cap is exceeded: a finding, so the exit code stays 0."""
+    from sizing.recommendation import cap_warning
+
+    line = cap_warning(plan)
+    if line:
+        print(line, file=sys.stderr)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -209,6 +236,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from importlib import resources
 
+    from aifactory.progress import Progress
     from sizing.fitting import EFFICIENCY_FILE, dump, efficiency_document, fit
 
     directory = Path(args.dir)
@@ -216,7 +244,11 @@ def _calibrate(args: argparse.Namespace) -> int:
         if not (directory / name).is_file():
             raise InputError(str(directory / name), "--dir", "missing: a calibration directory holds "
                              "inference.csv, training.csv and models.yaml")
-    result = fit(directory)
+    bar = Progress()
+    bar.stage(f"fitting the efficiency constants to {directory}")
+    with bar.ticking():
+        result = fit(directory)
+    bar.finish()
     text = dump(efficiency_document(result, directory))
     target = Path(args.out) if args.out else Path(str(resources.files("sizing").joinpath(EFFICIENCY_FILE)))
     errors = [abs(r.error) for r in result.results]
@@ -268,16 +300,22 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from aifactory.progress import Progress
     from infra.offline import manifest_document, run_offline, summary
     from sizing.sanity import check_plan
 
     settings, forecast = _stack_settings(args)
-    manifest = run_offline(settings)
+    bar = Progress(quiet=args.json)
+    bar.stage("sizing and running the Pulumi program under mocks")
+    with bar.ticking():
+        manifest = run_offline(settings)
+    bar.finish()
     check_plan(manifest.plan, forecast)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out:
         _write(args.out, text, "manifest")
     sys.stdout.write(text if args.json else summary(manifest))
+    _warn_cap(manifest.plan)
     report = manifest.check()
     if not report.ok:
         print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)
@@ -350,7 +388,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"report": _report, "size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate,
-            "preflight": _account_check, "verify": _account_check}
+            "preflight": _account_check, "verify": _account_check, "schema": _schema}
 
 
 GRACE_S = 5.0  # after Ctrl-C or SIGTERM, the run has this long to unwind before it is ended hard

@@ -77,26 +77,12 @@ def _get(doc: Any, path: str) -> Any:
 
 
 def recommend(plan: dict[str, Any]) -> tuple[str, list[str]]:
-    """The platform to recommend for the final year, and the plan keys that justify it.
-
-    Within the power cap first; then the lowest cost per million tokens (annual cost where no tokens,
-    facility power where no price).
-    """
+    """The recommended platform (``sizing.recommendation``'s answer, carried in the plan as
+    ``recommendation``) and the final-year figure this page shows beside it."""
+    best = plan["recommendation"]["platform"]
     final = str(plan["forecast"]["years"][-1])
-    scored = []
-    for pid, p in plan["platforms"].items():
-        y = p["years"][final]
-        cap_ok = bool(y["power_cap_met"])
-        per_tok = y["usd_per_million_tokens"]["provisioned"]
-        cost = y["cost_usd"]["provisioned"]
-        mw = y["facility_power_mw"]["provisioned"]
-        key = per_tok if per_tok is not None else (cost if cost is not None else math.inf)
-        scored.append((not cap_ok, key, mw or math.inf, pid))
-    scored.sort()
-    best = scored[0][3]
-    basis = "usd_per_million_tokens" if plan["platforms"][best]["years"][final]["usd_per_million_tokens"][
-        "provisioned"] is not None else "facility_power_mw"
-    return best, [basis]
+    per_tok = plan["platforms"][best]["years"][final]["usd_per_million_tokens"]["provisioned"]
+    return best, ["usd_per_million_tokens" if per_tok is not None else "facility_power_mw"]
 
 
 def build_context(plan: dict[str, Any], forecast: Any, calibration: dict[str, Any] | None,
