@@ -102,6 +102,17 @@ def test_power_sensitivity_pins_each_end_of_the_range(serving_plan):
     assert "break_even" not in plan["platforms"]["gb300_nvl72"]
 
 
+def test_trn3_power_range_reaches_the_report(serving_plan):
+    """The report's catalog table shows the range and its readings, tagged with the plan's figures."""
+    from aifactory.report import render
+
+    fc, plan = serving_plan
+    html, facts = render(plan, fc)
+    key = "plan:platforms.trn3.catalog.domain_it_power_kw"
+    assert (facts.values[key + ".low"], facts.values[key + ".high"]) == (110, 200)
+    assert "three public readings" in html and "(c)" in html
+
+
 # -- the break-even -----------------------------------------------------------------------------
 
 
