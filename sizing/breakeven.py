@@ -6,8 +6,8 @@ Two engine-computed what-ifs the plan carries per platform:
   (``engine.size(..., throughput_scale=...)``) at which its final-year cost per million tokens, and
   separately its facility MW, equals that of the best non-Trainium platform of the plan, both at
   the plan's provisioning percentile. Both quantities only fall as throughput rises (fewer
-  replicas, fewer domains), so the factor is found by a bracketed search in log space on that
-  monotone quantity: the smallest factor (to :data:`REL_TOL`) at which Trainium is no dearer.
+  replicas, fewer domains), so the factor is found by a bracketed search on that monotone quantity
+  (:func:`crossing`): the smallest factor (to :data:`REL_TOL`) at which Trainium is no dearer.
 - :func:`power_sensitivity`: the final-year facility MW and $ per million tokens with the domain
   IT power pinned at the low and then the high end of its catalog range in every sample, all else
   as the plan samples it (one at a time). Power enters only the budget stage, so the sized plan is
@@ -70,11 +70,11 @@ def crossing(value: Callable[[float], float], target: float) -> tuple[float | No
     if not (math.isfinite(target) and math.isfinite(at_one)):
         return None, "unknown"
     if at_one <= target:
-        lo, hi = lo, 1.0
+        hi = 1.0
         if value(lo) <= target:
             return None, "never_dearer"
     else:
-        lo, hi = 1.0, hi
+        lo = 1.0
         if value(hi) > target:
             return None, "always_dearer"
     # regula falsi (Illinois) on x = 1/f, where the quantity is about linear: a part that scales

@@ -12,11 +12,11 @@ import pytest
 
 from aifactory.cli import main
 from sizing.breakeven import FACTOR_RANGE, REL_TOL, crossing
-from sizing.budget import budget
+from sizing.budget import bands, budget
 from sizing.catalog import Figure, load_catalog
 from sizing.engine import size
 from sizing.errors import InputError
-from sizing.forecast import parse_forecast
+from sizing.forecast import load_forecast, parse_forecast
 from sizing.plan import make_plan
 from tests.conftest import EXAMPLE, SMALL
 
@@ -70,18 +70,26 @@ def _with_power(low: float, high: float):
 
 
 def test_trn3_power_range_reaches_the_budget():
-    """Moving the range moves the facility MW band; widening it widens the band."""
-    fc = parse_forecast(serving_only(), "f.yaml")
-    year = str(fc.years[-1])
+    """The budget samples inside the range (every draw between its ends, spread across it), moving
+    the range moves the facility MW band, and the provisioned figure takes the draws' percentile."""
+    fc = load_forecast(EXAMPLE)
 
-    def mw(cat) -> dict:
-        return make_plan(fc, samples=300, catalog=cat)["platforms"]["trn3"]["years"][year]["facility_power_mw"]
+    def run(cat):
+        return budget(size(fc, cat, ["trn3"], 400, 4), cat)
 
-    narrow, wide, higher = mw(_with_power(155, 155)), mw(_with_power(80, 230)), mw(_with_power(232.5, 232.5))
-    assert higher["p50"] == pytest.approx(1.5 * narrow["p50"], rel=1e-4)
-    assert higher["provisioned"] == pytest.approx(1.5 * narrow["provisioned"], rel=1e-4)
-    assert wide["p90"] - wide["p10"] > narrow["p90"] - narrow["p10"]
-    assert wide["provisioned"] > narrow["provisioned"]  # P90 of the power draws, not the midpoint
+    narrow, wide, higher = run(_with_power(155, 155)), run(_with_power(80, 230)), run(_with_power(232.5, 232.5))
+    built = wide.samples["domains"][-1, 0] > 0
+    per_domain_kw = wide.samples["it_power_kw"][-1, 0][built] / wide.samples["domains"][-1, 0][built]
+    assert per_domain_kw.min() >= 80 and per_domain_kw.max() <= 230
+    assert per_domain_kw.max() - per_domain_kw.min() > 0.8 * 150
+    assert np.allclose(narrow.samples["it_power_kw"][-1, 0], 155 * narrow.samples["domains"][-1, 0])
+    mw = {name: bands(b.samples["facility_power_mw"])[-1, 0] for name, b in
+          (("narrow", narrow), ("wide", wide), ("higher", higher))}
+    assert np.allclose(mw["higher"], 1.5 * mw["narrow"])
+    prov = {name: b.provisioned["facility_power_mw"][-1, 0] for name, b in
+            (("narrow", narrow), ("wide", wide), ("higher", higher))}
+    assert prov["higher"] == pytest.approx(1.5 * prov["narrow"])
+    assert prov["wide"] > prov["narrow"]  # P90 of the power draws, not the midpoint
 
 
 def test_power_sensitivity_pins_each_end_of_the_range(serving_plan):
@@ -100,6 +108,17 @@ def test_power_sensitivity_pins_each_end_of_the_range(serving_plan):
     assert cost["low"] < cost["plan"] < cost["high"]  # energy and facility capex follow the power
     assert "power_sensitivity" in plan["platforms"]["gb300_nvl72"]
     assert "break_even" not in plan["platforms"]["gb300_nvl72"]
+
+
+def test_trn3_power_range_reaches_the_report(serving_plan):
+    """The report's catalog table shows the range and its readings, tagged with the plan's figures."""
+    from aifactory.report import render
+
+    fc, plan = serving_plan
+    html, facts = render(plan, fc)
+    key = "plan:platforms.trn3.catalog.domain_it_power_kw"
+    assert (facts.values[key + ".low"], facts.values[key + ".high"]) == (110, 200)
+    assert "three public readings" in html and "(c)" in html
 
 
 # -- the break-even -----------------------------------------------------------------------------
