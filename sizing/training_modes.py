@@ -4,9 +4,10 @@ A run occupies its accelerators for ``deadline_days`` in each year it is active 
 year for a recurring run), not for the whole year. For each run and platform two costs are
 compared at the provisioning percentile:
 
-- **build**: the horizon TCO of the factory holding inference plus this run, minus the TCO with
-  inference alone (capacity stays once built, so a run's racks cost until the horizon's end
-  unless later inference growth fills them);
+- **build**: the annual costs (capex amortised over its life, plus energy) summed over the
+  horizon for the factory holding inference plus this run, minus the same with inference alone:
+  capacity stays once built, so a run's racks cost every year until later inference growth fills
+  them (amortised, not capex at purchase: buying racks years early uses up their life);
 - **burst**: the run's accelerators x its days x 24 h x the burst price per accelerator-hour
   (:mod:`sizing.burst`: the catalog's published price, or a labelled assumption), every year it
   runs.
@@ -19,8 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sizing.budget import Demand, TrainingPlan, _percentile, provisioned_tco
-from sizing.burst import burst_price
+from sizing.budget import HOURS_PER_YEAR, Demand, TrainingPlan, _burst_prices, _percentile, provisioned_cost
 from sizing.catalog import Catalog
 from sizing.engine import Sizing
 
@@ -30,6 +30,12 @@ def _parts(sz: Sizing) -> tuple[np.ndarray, np.ndarray]:
     factory = np.where(sz.in_factory[:, None, None, None], sz.accelerators, 0.0)
     runs = np.nonzero(np.array([k == "training" for k in sz.workload_kinds], dtype=bool))[0]
     return factory, runs
+
+
+def _run_hours(sz: Sizing) -> np.ndarray:
+    """Hours per active year each workload's accelerators are busy (a run's deadline) -> (W,)."""
+    hours: np.ndarray = sz.busy_fraction * HOURS_PER_YEAR
+    return hours
 
 
 def factory_demand(sz: Sizing, build: np.ndarray) -> Demand:
@@ -42,7 +48,8 @@ def factory_demand(sz: Sizing, build: np.ndarray) -> Demand:
     inference[runs] = False
     inf_acc = np.where(inference[:, None, None, None], factory, 0.0).sum(axis=0)
     busy = (held * sz.busy_fraction[:, None, None, None]).sum(axis=0)
-    return Demand(required=held.sum(axis=0), busy=busy, inference=inf_acc)
+    rented = np.where(keep[:, None, :, None], 0.0, factory) * _run_hours(sz)[:, None, None, None]
+    return Demand(required=held.sum(axis=0), busy=busy, inference=inf_acc, burst_hours=rented.sum(axis=0))
 
 
 def decide(sz: Sizing, catalog: Catalog) -> TrainingPlan:
@@ -50,18 +57,17 @@ def decide(sz: Sizing, catalog: Catalog) -> TrainingPlan:
     factory, runs = _parts(sz)
     P = len(sz.platform_ids)
     pct = sz.forecast.provision_percentile
-    price = np.array([(f.nominal if (f := burst_price(catalog, p)) is not None else np.nan)
-                      for p in sz.platform_ids])
+    price = _burst_prices(sz, catalog)[0, :, 0]
     none = np.zeros((len(runs), P), dtype=bool)
-    base = provisioned_tco(sz, catalog, factory_demand(sz, none))
+    base = provisioned_cost(sz, catalog, factory_demand(sz, none))
     build_cost = np.full((len(runs), P), np.nan)
     burst_cost = np.full((len(runs), P), np.nan)
     first_year_acc = np.zeros((len(runs), P))
     for r, w in enumerate(runs):
         only = none.copy()
         only[r] = True
-        build_cost[r] = provisioned_tco(sz, catalog, factory_demand(sz, only)) - base
-        hours = sz.busy_fraction[w] * 8760.0  # per active year
+        build_cost[r] = provisioned_cost(sz, catalog, factory_demand(sz, only)) - base
+        hours = _run_hours(sz)[w]
         acc = factory[w]  # (Y, P, S); zero in inactive years and at the edge
         burst_cost[r] = _percentile(acc.sum(axis=0) * hours * price[:, None], pct)
         active = (acc > 0).any(axis=(1, 2))
