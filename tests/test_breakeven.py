@@ -145,12 +145,17 @@ def test_break_even_factor_recomputed_independently(serving_plan, key, fig):
     assert final(fc, pids, n, seed, {"trn3": 0.8 * factor})["trn3"][fig] > target
 
 
-def test_break_even_is_null_with_a_reason_when_training_capacity_dominates():
-    """The small forecast's training run sets Trn3's capacity: no serving factor closes the gap."""
+def test_break_even_is_null_with_a_reason_when_training_capacity_dominates(monkeypatch):
+    """The small forecast's training run, built in the factory (no burst price to rent it), sets
+    Trn3's capacity: no serving factor closes the power gap. The cost gap can close, because the
+    racks the run leaves idle are not charged to tokens (sizing.budget: inference share only)."""
+    import sizing.burst
+
+    monkeypatch.setattr(sizing.burst, "_assumed", lambda: {})  # no burst basis: every run is built
     fc = parse_forecast(copy.deepcopy(SMALL), "f.yaml")
     be = make_plan(fc)["platforms"]["trn3"]["break_even"]
-    assert be["cost_factor"] is None and be["power_factor"] is None
-    assert "still dearer than gb300_nvl72 at 50x" in be["reason"]
+    assert be["power_factor"] is None and be["cost_factor"] is not None
+    assert "power_factor: still dearer than gb300_nvl72 at 50x" in be["reason"]
     assert any("built for 2028" in note for note in be["notes"])
 
 
