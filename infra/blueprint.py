@@ -266,6 +266,10 @@ def make_blueprint(forecast: Forecast, plan: dict[str, Any], settings: StackSett
         raise InputError(source, "sovereign-ai-factory:platform",
                          f"{pid!r} is not in the plan; sized platforms: {', '.join(plan['platforms'])}")
     platform = catalog.platforms[pid]
+    if settings.site.kind == "outpost" and platform.instances_per_domain > 1:
+        raise InputError(source, "sovereign-ai-factory:site.kind",
+                         f"Outposts do not offer {platform.domain_name}s ({platform.name}): use an AWS AI Factory "
+                         "(site.kind ai-factory), a region, or a single-instance platform (e.g. b200_hgx)")
     pp = plan["platforms"][pid]
     years = [int(y) for y in pp["years"]]
     build = _year(years, settings.build_year, source)

@@ -29,6 +29,7 @@ class NetworkArgs:
     kms_key_arn: pulumi.Input[str]
     organization_id: str | None = None
     outpost_arn: str | None = None
+    local_gateway_route_table_id: str | None = None
 
 
 def aws_owned_resources(service: str, partition: str, region: str,
@@ -116,6 +117,12 @@ class Network(pulumi.ComponentResource):
         self.fabric_subnet = (subnet("fabric-data", bp.fabric_subnet, pod_zones, 0, 0, None)
                               if bp.fabric_subnet else self.service_subnets[0])
         cidrs = list(bp.vpc_blocks)
+        # Outpost: the VPC joins the local gateway's route table, so on-site networks reach the pods over the
+        # customer's LAN (routes to it are the customer's own, never an internet path)
+        if args.local_gateway_route_table_id:
+            aws.ec2.LocalGatewayRouteTableVpcAssociation(
+                f"{name}-local-gateway", local_gateway_route_table_id=args.local_gateway_route_table_id,
+                vpc_id=self.vpc.id, opts=child(self))
 
         models = tuple(b.model_id for b in bp.bedrock)
 
