@@ -258,7 +258,9 @@ def _refusal_lines(m: Manifest) -> list[str]:
     jobs = [f"training job {j}: {v['domains']} domains in pod zone {v['zone_index']} (the fabric zone, with FSx), "
             f"groups {', '.join(v['groups']) or '(none built yet)'}" for j, v in m.blueprint.jobs.items()]
     found = _deploy_refusals(m)
-    return jobs + ([f"pulumi up would refuse ({len(found)}); the offline preview shows the rest:"]
+    quotas = [f"quota to raise before pulumi up: '{name}' {need} (default {default})"
+              for name, (need, default) in m.blueprint.vpc_quota_needs().items() if need > default]
+    return jobs + quotas + ([f"pulumi up would refuse ({len(found)}); the offline preview shows the rest:"]
                    + [f"  {r}" for r in found] if found else ["pulumi up: no refusals"])
 
 
