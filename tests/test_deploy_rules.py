@@ -249,3 +249,16 @@ def test_seed_and_samples_default_to_the_forecast_own():
     forecast = load_forecast(EXAMPLE)
     s = parse_settings({f"{PROJECT}:forecast": str(EXAMPLE), "aws:region": "eu-central-1"}, "test")
     assert plan_sampling(s, forecast) == (forecast.samples, forecast.seed)
+
+
+def test_pulumi_up_refuses_before_creating_anything(monkeypatch):
+    import pulumi
+
+    from infra import program
+
+    created = []
+    monkeypatch.setattr(program, "settings_from_pulumi", lambda: settings(buildYear=2027))
+    monkeypatch.setattr(program, "build", lambda *a: created.append(a))
+    with pytest.raises(pulumi.RunError) as info:
+        program.main()
+    assert f"{PROJECT}:instanceType" in str(info.value) and "placeholder" in str(info.value) and not created
