@@ -48,8 +48,8 @@ def _capacity(settings: StackSettings, bp: Blueprint) -> list[Refusal]:
     kind = bp.capacity_type
     out = []
     if kind in ("existing", "capacity-block") and len(settings.capacity_reservation_ids) != len(bp.pod_groups):
-        sizes = ", ".join(f"{g.name}: {g.instances} x {bp.instance_type} in pod zone {g.zone_index}"
-                          for g in bp.pod_groups)
+        sizes = ", ".join(f"{g.name}: {g.instances} x {bp.instance_type} ({g.domains} {bp.platform.domain_name}s) "
+                          f"in pod zone {g.zone_index}" for g in bp.pod_groups)
         out.append(Refusal(key, f"capacityType {kind} consumes one reservation id per pod group: "
                            f"{len(settings.capacity_reservation_ids)} given, {len(bp.pod_groups)} groups ({sizes})"))
     if kind == "capacity-block":
