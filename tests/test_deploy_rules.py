@@ -112,9 +112,13 @@ def test_placeholder_types_preview_but_pulumi_up_refuses_them(national):
     assert any(t.startswith(f"{PROJECT}:instanceType") and "placeholder" in t for t in text)
 
 
-def test_ultraserver_types_are_not_sold_as_odcrs():
-    m = run_offline(settings(platform="gb300_nvl72", buildYear=2027, capacityType="reservation"))
-    assert any("not On-Demand Capacity Reservations" in str(r) for r in refusals(m.settings, m.blueprint))
+@pytest.mark.parametrize("kind, what", [("reservation", "not On-Demand Capacity Reservations"),
+                                        ("on-demand", "not On-Demand instances")])
+def test_ultraserver_types_are_not_sold_as_odcrs_or_on_demand(kind, what):
+    m = run_offline(settings(platform="gb300_nvl72", buildYear=2027, capacityType=kind))
+    assert any(what in str(r) and r.key.endswith("capacityType") for r in refusals(m.settings, m.blueprint))
+    hgx = run_offline(settings(platform="b200_hgx", buildYear=2027, capacityType=kind))
+    assert not [r for r in refusals(hgx.settings, hgx.blueprint) if r.key.endswith("capacityType")]
 
 
 def test_capacity_blocks_are_consumed_by_id_within_the_api_limits():

@@ -477,4 +477,4 @@ def test_cli_plan_with_the_example_stack_file(capsys):
                  "--samples", "300", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["stack"] == {"name": "national", "region": "eu-central-1", "platform": "trn3",
-                                          "build_year": 2028, "capacity_type": "on-demand"}
+                                          "build_year": 2028, "capacity_type": "existing"}
