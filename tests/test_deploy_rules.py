@@ -80,10 +80,12 @@ def test_kms_key_policy_names_no_principal_that_may_not_exist(national):
     assert props(national, "aws:kms/grant:Grant")
 
 
-def test_bedrock_can_use_the_key_of_the_logs_bucket(national):
+def test_bedrock_logging_can_use_the_key_and_waits_for_its_policies(national):
     (key,) = props(national, "aws:kms/key:Key")
     sids = {s["Sid"]: s for s in json.loads(key["policy"])["Statement"]}
     assert sids["BedrockInvocationLogs"]["Principal"] == {"Service": "bedrock.amazonaws.com"}
+    (logging,) = national.of_type("aws:bedrockmodel/invocationLoggingConfiguration:InvocationLoggingConfiguration")
+    assert {"aif-data-logs-policy", "aif-services-bedrock-logging"} <= set(logging["depends_on"])
 
 
 # -- network paths (items 9, 14) ---------------------------------------------------------------------
