@@ -36,9 +36,13 @@ def aws_owned_resources(service: str, partition: str, region: str,
                         model_ids: tuple[str, ...]) -> list[tuple[str, list[str], list[str]]]:
     """AWS-owned resources the factory reaches through an endpoint: (Sid, actions, exact ARNs in the region).
 
-    S3: ECR's image-layer bucket (docker pulls from the factory's own ECR) and the SSM Agent's buckets
-    (ECR and Systems Manager user guides, "VPC endpoint policies"). Bedrock: the foundation models the
-    plan serves (they belong to no account, so aws:ResourceAccount cannot match them).
+    S3: ECR's image-layer bucket (docker pulls from the factory's own ECR) and the SSM Agent's buckets,
+    as in aws-samples/data-perimeter-policy-examples vpc_endpoint_policies/s3_endpoint_policy.json
+    ("AllowRequestsToAWSOwnedResources"). Bedrock: the foundation models the plan serves (they belong to
+    no account, so aws:ResourceAccount cannot match them). Note: that AWS example gives the AWS-owned
+    S3 statement no principal condition (ECR presigns its layer URLs); here it keeps the principal
+    perimeter, which infra/rules.py requires today: if image pulls fail on layer downloads, that
+    condition is the one to drop for the S3 statement.
     """
     if service == "s3":
         return [("AwsOwnedBuckets", ["s3:GetObject"], [
