@@ -1,0 +1,86 @@
+"""The organisation guardrails program (org/Pulumi.yaml), and its offline run for tests and the mutation suite.
+
+`pulumi up` in org/ runs `main` in the management account: settings from the stack's config ->
+OrganizationGuardrails -> SCPs and their attachments. `run_org_offline` runs the same `build` under
+Pulumi's mocks and returns the resources as the sovereignty rules see them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime.settings import ROOT as PULUMI_ROOT
+from pulumi.runtime.settings import SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from infra.organization.component import OrganizationGuardrails, OrganizationGuardrailsArgs
+from infra.organization.settings import PROJECT, OrgSettings, parse_org_settings
+from infra.rules import Resource
+
+
+def build(settings: OrgSettings) -> OrganizationGuardrails:
+    provider = aws.Provider("aws-org", region=settings.region) if settings.region else None
+    guardrails = OrganizationGuardrails(f"{settings.name}-org", OrganizationGuardrailsArgs(settings),
+                                        opts=pulumi.ResourceOptions(provider=provider) if provider else None)
+    pulumi.export("scp_ids", {k: p.id for k, p in guardrails.policies.items()})
+    pulumi.export("scp_targets", list(settings.target_ids))
+    return guardrails
+
+
+def settings_from_pulumi() -> OrgSettings:
+    """Settings from the running stack's whole config, so an unknown key is an error, not ignored."""
+    from pulumi.runtime.config import get_config_env
+
+    values: dict[str, Any] = {}
+    for key, raw in get_config_env().items():
+        try:
+            values[key] = json.loads(raw)
+        except (TypeError, ValueError):
+            values[key] = raw
+    return parse_org_settings(values, f"org/Pulumi.{pulumi.get_stack()}.yaml")
+
+
+def main() -> None:
+    build(settings_from_pulumi())
+
+
+class _OrgMocks(pmocks.Mocks):
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.inputs[(args.typ, args.name)] = dict(args.inputs)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return {}, []
+
+
+def run_org_offline(settings: OrgSettings) -> list[Resource]:
+    """The org program's resources under Pulumi's mocks, as the rules see them."""
+    from infra.offline import RecordingMonitor
+
+    mocks = _OrgMocks()
+    monitor = RecordingMonitor(mocks)
+    PULUMI_ROOT.set(None)
+    pmocks.set_mocks(mocks, project=PROJECT, stack="offline", preview=False, monitor=monitor)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    def program() -> None:
+        build(settings)
+
+    _sync_await(run_pulumi_func(program))
+    providers = {k[1]: v.get("region") for k, v in mocks.inputs.items() if k[0].startswith("pulumi:providers:")}
+    out = []
+    for (typ, name), props in sorted(mocks.inputs.items(), key=lambda kv: kv[0][1]):
+        if typ.startswith(("pulumi:providers:", "aifactory:")):
+            continue  # providers and components are not resources the rules judge
+        region = next(iter(providers.values()), None)
+        out.append(Resource(type=typ, name=name, props=props, id=f"{name}-id", provider_region=region,
+                            protect=monitor.protect.get((typ, name), False)))
+    return out

@@ -1,0 +1,162 @@
+"""The organisation guardrails program (org/): SCPs attached to the factory's OU or account, without holes."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pytest
+import yaml
+
+from infra.organization.component import OrganizationGuardrails, OrganizationGuardrailsArgs
+from infra.organization.program import run_org_offline
+from infra.organization.scps import EGRESS_ACTIONS, REGION_EXEMPT_ACTIONS, documents
+from infra.organization.settings import KEYS, PROJECT, OrgSettings, load_org_stack_file, parse_org_settings
+from sizing.errors import InputError
+from tests.conftest import ROOT
+
+ORG = ROOT / "org"
+ARN = "arn:aws:iam::111122223333:role/aif-deployer"
+GOOD = {f"{PROJECT}:targetIds": ["ou-ab12-cdefgh34"], f"{PROJECT}:allowedRegions": ["eu-central-1"],
+        f"{PROJECT}:factoryAccountId": "111122223333", f"{PROJECT}:deployerRoleArn": ARN, "aws:region": "eu-central-1"}
+SCP_MAX_CHARS = 5120  # Organizations quota: maximum size of a service control policy document
+
+
+class Mocks(pulumi.runtime.Mocks):
+    """Records the type of every resource registered."""
+
+    def __init__(self):
+        self.created: list[str] = []
+
+    def new_resource(self, args):
+        self.created.append(args.typ)
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args):
+        return {}, []
+
+
+@pytest.fixture
+def mocks():
+    m = Mocks()
+    pulumi.runtime.set_mocks(m, preview=False)
+    return m
+
+
+def org(**over):
+    values = {**GOOD, **{f"{PROJECT}:{k}": v for k, v in over.items()}}
+    return parse_org_settings({k: v for k, v in values.items() if v is not None}, "Pulumi.test.yaml")
+
+
+def test_project_file_uses_only_the_config_types_pulumi_allows():
+    doc = yaml.safe_load((ORG / "Pulumi.yaml").read_text())
+    assert doc["name"] == PROJECT and doc["runtime"]["name"] == "python"
+    assert {c["type"] for c in doc["config"].values()} <= {"string", "integer", "boolean", "array"}
+    assert set(doc["config"]) == set(KEYS)
+
+
+def test_example_stack_plans_three_attached_scps():
+    settings = load_org_stack_file(ORG / "Pulumi.example.yaml")
+    resources = run_org_offline(settings)
+    policies = {r.props["name"]: r for r in resources if r.type == "aws:organizations/policy:Policy"}
+    attachments = [r for r in resources if r.type == "aws:organizations/policyAttachment:PolicyAttachment"]
+    assert set(policies) == {"aif-regions", "aif-no-egress", "aif-data"}
+    assert {(a.props["policyId"], a.props["targetId"]) for a in attachments} == \
+        {(p.id, "ou-ab12-cdefgh34") for p in policies.values()}
+    assert all(p.props["type"] == "SERVICE_CONTROL_POLICY" for p in policies.values())
+
+
+def test_every_target_gets_every_scp():
+    resources = run_org_offline(org(targetIds=["ou-ab12-cdefgh34", "111122223333"]))
+    assert len([r for r in resources if r.type.endswith("PolicyAttachment")]) == 6
+
+
+@pytest.mark.parametrize(("over", "path", "says"), [
+    ({"targetIds": None}, "targetIds", "required"),
+    ({"targetIds": []}, "targetIds", "required"),
+    ({"targetIds": ["r-ab12"]}, "targetIds", "organisation root is not a target"),
+    ({"targetIds": ["ou-bad"]}, "targetIds", "is not an OU id"),
+    ({"targetIds": "ou-ab12-cdefgh34"}, "targetIds", "must be a list"),
+    ({"deployerRoleArn": "arn:aws:iam::111122223333:role/aif-deployer*"}, "deployerRoleArn", "no wildcard"),
+    ({"deployerRoleArn": "arn:*:iam::*:role/aif-deployer"}, "deployerRoleArn", "exact IAM role ARN"),
+    ({"deployerRoleArn": "arn:aws:iam::444455556666:role/aif-deployer"}, "deployerRoleArn", "factory account"),
+    ({"deployerRoleArn": "arn:aws:iam::111122223333:user/alice"}, "deployerRoleArn", "role ARN"),
+    ({"factoryAccountId": "1234"}, "factoryAccountId", "12-digit"),
+    ({"allowedRegions": None}, "allowedRegions", "required"),
+    ({"allowedRegions": ["Europe"]}, "allowedRegions", "region name"),
+    ({"endpointServiceOwners": ["amazon"]}, "endpointServiceOwners", "12-digit"),
+    ({"scpTargetId": "ou-ab12-cdefgh34"}, "scpTargetId", "unknown config key"),
+])
+def test_bad_config_names_the_key_and_what_is_allowed(over, path, says):
+    with pytest.raises(InputError) as info:
+        org(**over)
+    assert info.value.path == f"{PROJECT}:{path}" and says in info.value.message
+    assert info.value.source == "Pulumi.test.yaml"
+
+
+def test_the_component_refuses_to_create_unattached_scps(mocks):
+    bare = OrgSettings(target_ids=(), allowed_regions=("eu-central-1",), factory_account_id="111122223333",
+                       deployer_role_arn=ARN)
+
+    @pulumi.runtime.test
+    def build():
+        OrganizationGuardrails("g", OrganizationGuardrailsArgs(bare))
+
+    with pytest.raises(ValueError, match="targetIds"):
+        build()
+
+
+def test_region_scp_exempts_one_exact_role_and_justified_global_actions():
+    (deny, cross_region) = documents(("eu-central-1", "eu-west-1"), ARN)["regions"]["Statement"]
+    assert deny["Condition"]["ArnNotEquals"] == {"aws:PrincipalArn": ARN}
+    assert deny["Condition"]["StringNotEquals"] == {"aws:RequestedRegion": ["eu-central-1", "eu-west-1"]}
+    exempt = deny["NotAction"]
+    assert exempt == list(REGION_EXEMPT_ACTIONS)
+    assert not {"iam:*", "cloudfront:*", "globalaccelerator:*", "route53:*"} & set(exempt)
+    assert all(not a.startswith("iam:") or a in ("iam:Get*", "iam:List*") for a in exempt)  # IAM writes not exempt
+    assert cross_region["Condition"]["StringNotEquals"] == {"ec2:VpceServiceRegion": ["eu-central-1", "eu-west-1"]}
+
+
+def test_egress_scp_covers_every_path_of_the_issue():
+    (paths, public_ip, third_party) = documents(("eu-central-1",), ARN, ("444455556666",))["no-egress"]["Statement"]
+    for action in ("ec2:CreateVpnConnection", "ec2:CreateCustomerGateway", "ec2:CreateTransitGateway*",
+                   "directconnect:*", "ec2:CreateClientVpnEndpoint", "route53resolver:CreateResolverEndpoint",
+                   "ec2:CreateLocalGatewayRoute", "ec2:CreateInternetGateway", "ec2:CreateNatGateway"):
+        assert action in paths["Action"]
+    assert paths["Action"] == list(EGRESS_ACTIONS) and "Condition" not in paths
+    assert public_ip["Condition"] == {"Bool": {"ec2:AssociatePublicIpAddress": "true"}}
+    assert third_party["Condition"] == {"StringNotEquals": {"ec2:VpceServiceOwner": ["amazon", "444455556666"]}}
+
+
+def test_data_scp_refuses_unencrypted_volumes_and_sagemaker_internet_modes():
+    statements = {s["Sid"]: s for s in documents(("eu-central-1",), ARN)["data"]["Statement"]}
+    assert statements["DenyUnencryptedVolumes"]["Condition"] == {"Bool": {"ec2:Encrypted": "false"}}
+    assert statements["DenyStudioWithInternet"]["Condition"] == {
+        "StringNotEquals": {"sagemaker:AppNetworkAccessType": "VpcOnly"}}
+    assert statements["DenyNotebookDirectInternet"]["Condition"] == {
+        "StringNotEquals": {"sagemaker:DirectInternetAccess": "Disabled"}}
+
+
+def test_every_scp_fits_the_size_quota_even_with_many_regions_and_owners():
+    regions = tuple(f"eu-{d}-{i}" for d in ("central", "west", "north", "south") for i in (1, 2, 3))
+    owners = tuple(f"{i:012d}" for i in range(10))
+    deployer = "arn:aws:iam::111122223333:role/platform/" + "d" * 64
+    for label, doc in documents(regions, deployer, owners).items():
+        size = len(json.dumps(doc, separators=(",", ":")))
+        assert size < SCP_MAX_CHARS, (label, size)
+
+
+def test_the_factory_stack_creates_no_scps_even_when_asked(mocks):
+    # the old Guardrails created SCPs when organization_management was set: SCPs now live only in org/
+    from infra.components.guardrails import Guardrails, GuardrailsArgs
+
+    @pulumi.runtime.test
+    def build():
+        g = Guardrails("g", GuardrailsArgs(name="aif", logs_bucket="logs", kms_key_arn="arn:aws:kms:k", trail_name="t",
+                                           regions=("eu-central-1",), organization_management=True,
+                                           scp_target_id="ou-ab12-cdefgh34", depends_on=[]))
+        return g.trail.arn
+
+    build()
+    assert "aws:cloudtrail/trail:Trail" in mocks.created
+    assert not [t for t in mocks.created if t.startswith("aws:organizations/")]
