@@ -528,13 +528,20 @@ def _perimeter(cond: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, str]) 
     return found
 
 
+# Foundation models belong to no account (the ARN's account field is empty): AWS-owned, named one by one.
+FOUNDATION_MODEL_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:([a-z0-9-]+)::foundation-model/[^*?]+$")
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Get|List|Describe|Head)[A-Za-z]*$")
+
+
 def _aws_owned(arn: Any, regions: tuple[str, ...]) -> bool:
-    """An exact ARN of an AWS-owned bucket (or its objects) in one of the factory's regions."""
-    m = S3_ARN.match(arn) if isinstance(arn, str) else None
-    if not m:
+    """An exact ARN of an AWS-owned resource in one of the factory's regions: a listed bucket, a foundation model."""
+    if not isinstance(arn, str):
         return False
-    names = {t.format(region=reg) for t in AWS_OWNED_BUCKETS for reg in regions}
-    return m.group(1) in names
+    m = S3_ARN.match(arn)
+    if m:
+        return m.group(1) in {t.format(region=reg) for t in AWS_OWNED_BUCKETS for reg in regions}
+    m = FOUNDATION_MODEL_ARN.match(arn)
+    return bool(m) and m.group(1) in regions
 
 
 @dataclass(frozen=True)
@@ -549,28 +556,31 @@ class EndpointResourcePerimeter(Rule):
                 yield from self._allow(s, str(s.get("Sid") or f"#{i}"), regions)
 
     def _allow(self, s: Mapping[str, Any], sid: str, regions: tuple[str, ...]) -> Iterator[str]:
+        """An Allow passes as (own principals, own resources), or as a list of AWS-owned resources."""
         loose = [k for k in ("NotAction", "NotResource", "NotPrincipal") if k in s]
         if loose:
             yield f"statement {sid!r} allows through {', '.join(loose)}, which admits everything not listed"
             return
         cond = _condition(s)
-        who = _perimeter(cond, PRINCIPAL_PERIMETER)
-        if not who:
-            yield (f"statement {sid!r} admits principals outside the account or organisation (no StringEquals on "
-                   "aws:PrincipalAccount or aws:PrincipalOrgID)")
-            return
-        whose = _perimeter(cond, RESOURCE_PERIMETER)
+        who, whose = _perimeter(cond, PRINCIPAL_PERIMETER), _perimeter(cond, RESOURCE_PERIMETER)
         if whose:
+            if not who:
+                yield (f"statement {sid!r} admits principals outside the account or organisation (no StringEquals "
+                       "on aws:PrincipalAccount or aws:PrincipalOrgID)")
             for kind, values in whose.items():
-                if kind in who and not values <= who[kind] and all(_known(v) for v in values | who[kind]):
+                if who and kind in who and not values <= who[kind] and all(_known(v) for v in values | who[kind]):
                     yield (f"statement {sid!r} lets the factory's principals reach resources of "
                            f"{sorted(values - who[kind])}, outside its own {kind}")
             return
         resources = _as_list(s.get("Resource"))
-        if not all(_aws_owned(a, regions) for a in resources):
-            outside = [a for a in resources if not _aws_owned(a, regions)]
-            yield (f"statement {sid!r} reaches resources of any account: no StringEquals on aws:ResourceAccount "
-                   f"or aws:ResourceOrgID, and {outside[:3]} are not AWS-owned buckets of {list(regions)}")
+        outside = [a for a in resources if not _aws_owned(a, regions)]
+        if outside:
+            yield (f"statement {sid!r} reaches resources of any account: no StringEquals on aws:ResourceAccount or "
+                   f"aws:ResourceOrgID, and {outside[:3]} are not AWS-owned resources of {list(regions)}")
+        writes = [a for a in _as_list(s.get("Action")) if not READ_ONLY.match(str(a))]
+        if not who and writes:
+            yield (f"statement {sid!r} admits principals outside the account or organisation (no StringEquals on "
+                   f"aws:PrincipalAccount or aws:PrincipalOrgID) to {writes[:3]}, which are not read-only")
 
 
 # -- 10. organisation guardrails: SCPs attached, without holes --------------------------------------

@@ -179,13 +179,20 @@ def perimeter_problems(r):
     return [v.message for v in ENDPOINT_PERIMETER.violations([r], Context(("eu-central-1",)))]
 
 
+MODEL = "arn:aws:bedrock:eu-central-1::foundation-model/meta.llama3-3-70b-instruct-v1:0"
+
+
 def test_perimeter_accepts_the_agreed_shape():
     shape = endpoint(
         allow({"StringEquals": {**OWN, "aws:ResourceAccount": ACCOUNT}}),
         allow({"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij", "aws:ResourceOrgID": "o-abcdefghij"}}),
         allow({"StringEquals": OWN}, Action="s3:GetObject",
               resource=["arn:aws:s3:::prod-eu-central-1-starport-layer-bucket/*",
-                        "arn:aws:s3:::al2023-repos-eu-central-1-de612dc2/*"]))
+                        "arn:aws:s3:::al2023-repos-eu-central-1-de612dc2/*"]),
+        # ECR's layer bucket is read through URLs ECR presigns: read-only AWS-owned statements may omit principals
+        allow(None, Action=["s3:GetObject"], resource=["arn:aws:s3:::prod-eu-central-1-starport-layer-bucket/*"]),
+        allow({"StringEquals": OWN}, Action=["bedrock:InvokeModel", "bedrock:CreateProvisionedModelThroughput"],
+              resource=[MODEL]))
     assert perimeter_problems(shape) == []
 
 
@@ -201,12 +208,19 @@ def test_perimeter_accepts_the_agreed_shape():
     (allow({"StringEquals": OWN}, resource=["arn:aws:s3:::prod-*-starport-layer-bucket/*"]), "not AWS-owned"),
     (allow({"StringEquals": OWN}, resource=["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"]),
      "not AWS-owned"),
+    (allow({"StringEquals": OWN}, resource=[MODEL.replace("eu-central-1", "us-east-1")]), "not AWS-owned"),
+    (allow({"StringEquals": OWN}, resource=[MODEL.rsplit("/", 1)[0] + "/*"]), "not AWS-owned"),
+    (allow({"StringEquals": OWN}, resource=["arn:aws:bedrock:eu-central-1:999988887777:custom-model/x"]),
+     "not AWS-owned"),
+    (allow(None, Action="s3:PutObject", resource=["arn:aws:s3:::prod-eu-central-1-starport-layer-bucket/*"]),
+     "not read-only"),
     (allow({"Bool": {"aws:PrincipalIsAWSService": "true"}}), "admits principals outside"),
     (allow({"StringEquals": {**OWN, "aws:ResourceAccount": ACCOUNT}}, NotAction="s3:DeleteObject"), "NotAction"),
 ])
 def test_perimeter_rejects_everything_else(statement, why):
-    (message,) = perimeter_problems(endpoint(statement))
-    assert why in message and "'s3'" in message
+    messages = perimeter_problems(endpoint(statement))
+    assert messages and all("'s3'" in m for m in messages)
+    assert any(why in m for m in messages), messages
 
 
 def test_perimeter_ignores_deny_statements_and_unknown_policies():
