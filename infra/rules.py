@@ -540,8 +540,8 @@ def _aws_owned(arn: Any, regions: tuple[str, ...]) -> bool:
     m = S3_ARN.match(arn)
     if m:
         return m.group(1) in {t.format(region=reg) for t in AWS_OWNED_BUCKETS for reg in regions}
-    m = FOUNDATION_MODEL_ARN.match(arn)
-    return bool(m) and m.group(1) in regions
+    model = FOUNDATION_MODEL_ARN.match(arn)
+    return model is not None and model.group(1) in regions
 
 
 @dataclass(frozen=True)
