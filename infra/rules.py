@@ -13,13 +13,14 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.organization.scps import REGION_EXEMPT_ACTIONS, REQUIRED_DENIALS
+from infra.organization.scps import LOCAL_GATEWAY_ACTIONS, REGION_EXEMPT_ACTIONS, REQUIRED_DENIALS
 from sizing.residency import is_cross_region_model_id
 
 AWS_REGIONS = (
@@ -48,6 +49,20 @@ class Resource:
 @dataclass(frozen=True)
 class Context:
     allowed_regions: tuple[str, ...] = ()
+    # The customer's own on-site networks an Outpost site may reach through its local gateway (CIDRs). Empty (the
+    # default): every local-gateway route is an egress path. Never a default route, whatever is listed here.
+    on_site_cidrs: tuple[str, ...] = ()
+
+
+def _on_site(dest: Any, ctx: Context) -> bool:
+    """The destination lies inside one of the customer's declared on-site networks (and is not a default route)."""
+    try:
+        net = ipaddress.ip_network(str(dest), strict=False)
+        return net.prefixlen > 0 and any(net.subnet_of(ipaddress.ip_network(c, strict=False))  # type: ignore[arg-type]
+                                         for c in ctx.on_site_cidrs
+                                         if ipaddress.ip_network(c, strict=False).version == net.version)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,8 @@ class NoInternetPath(Rule):
         for route in _routes(r):
             target = next((route.get(k) for k in ROUTE_TARGETS if route.get(k)), None)
             dest = route.get("destinationCidrBlock") or route.get("cidrBlock") or route.get("destinationIpv6CidrBlock")
+            if route.get("localGatewayId") and _on_site(dest, ctx):
+                continue  # an Outpost site's route to the customer's declared on-site network
             if target and target != "local":
                 yield f"a route to {dest} leaves the VPC through {target}"
             elif dest in ("0.0.0.0/0", "::/0"):
@@ -204,7 +221,7 @@ class NoExternalNetwork(Rule):
     def check(self, r: Resource, ctx: Context) -> Iterator[str]:
         family = next((what for prefix, what in EXTERNAL_FAMILIES.items() if r.type.startswith(prefix)), None)
         what = family or EXTERNAL_TYPES.get(r.type)
-        if what:
+        if what and not self._on_site_link(r, ctx):
             yield f"{what} links the factory to a network outside it"
         p = r.props
         if r.type == "aws:route53/resolverRule:ResolverRule" and str(p.get("ruleType", "")).upper() == "FORWARD":
@@ -216,6 +233,16 @@ class NoExternalNetwork(Rule):
                 yield f"a {kind} endpoint sends traffic to a network the factory does not own"
             if isinstance(service, str) and _known(service) and ("vpce-svc-" in service or ".vpce." in service):
                 yield f"the endpoint service {service} is a PrivateLink service not owned by AWS"
+
+
+    @staticmethod
+    def _on_site_link(r: Resource, ctx: Context) -> bool:
+        """An Outpost local-gateway link the stack declared: the VPC association, or a route to an on-site CIDR."""
+        if r.type == "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation":
+            return bool(ctx.on_site_cidrs)
+        if r.type == "aws:ec2/localGatewayRoute:LocalGatewayRoute":
+            return _on_site(r.props.get("destinationCidrBlock"), ctx)
+        return False
 
 
 @dataclass(frozen=True)
@@ -658,7 +685,8 @@ class ScpComplete(Rule):
         if not scps or any(not doc for _, doc in scps):
             return  # no organisation guardrails here (the factory's own stack), or a preview
         statements = [s for _, doc in scps for s in _statements(doc)]
-        missing = [f"{a}" + (f" on {k}" if k else "") for a, k in REQUIRED_DENIALS
+        required = [(a, k) for a, k in REQUIRED_DENIALS if not (ctx.on_site_cidrs and a in LOCAL_GATEWAY_ACTIONS)]
+        missing = [f"{a}" + (f" on {k}" if k else "") for a, k in required
                    if not any(_covers(s, a, k) for s in statements)]
         if missing:
             yield scps[0][0], f"no SCP denies {missing[:4]}{' ...' if len(missing) > 4 else ''}"

@@ -160,3 +160,17 @@ def test_the_factory_stack_creates_no_scps_even_when_asked(mocks):
     build()
     assert "aws:cloudtrail/trail:Trail" in mocks.created
     assert not [t for t in mocks.created if t.startswith("aws:organizations/")]
+
+
+def test_local_gateway_routing_is_an_explicit_choice_the_rules_hold_to_on_site_networks():
+    from infra.rules import Context, check_all
+
+    assert org().local_gateway_routing is False
+    with pytest.raises(InputError, match="true or false"):
+        org(localGatewayRouting="yes")
+    resources = run_org_offline(org(localGatewayRouting=True))
+    egress = next(json.loads(r.props["content"]) for r in resources if r.props.get("name") == "aif-no-egress")
+    assert "ec2:CreateLocalGatewayRoute" not in egress["Statement"][0]["Action"]
+    # the SCPs then leave local-gateway routes open: complete only if the rules know the on-site networks
+    assert [v.rule for v in check_all(resources, Context(("eu-central-1",))).violations] == ["scp-complete"]
+    assert not check_all(resources, Context(("eu-central-1",), on_site_cidrs=("192.168.0.0/16",))).violations

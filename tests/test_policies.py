@@ -269,3 +269,39 @@ def test_old_region_scp_holes_are_caught():
     assert any("by pattern" in m for m in messages)
     assert any("'iam:*'" in m and "'cloudfront:*'" in m for m in messages)
     assert "scp-complete" in rules_hit([scp]) and "scp-attached" in rules_hit([scp])
+
+
+# -- an Outpost site's local gateway: only to the customer's declared on-site networks ----------------------------
+
+ON_SITE = Context(("eu-central-1",), on_site_cidrs=("192.168.0.0/16",))
+
+
+def lgw_route(dest):
+    return res("aws:ec2/routeTable:RouteTable", {"routes": [{"cidrBlock": dest, "localGatewayId": "lgw-1"}]})
+
+
+@pytest.mark.parametrize(("dest", "ok"), [("192.168.10.0/24", True), ("10.0.0.0/8", False), ("0.0.0.0/0", False),
+                                          ("192.168.0.0/15", False)])
+def test_local_gateway_routes_only_to_declared_on_site_networks(dest, ok):
+    hit = sorted({v.rule for v in check_all([lgw_route(dest)], ON_SITE).violations})
+    assert hit == ([] if ok else ["no-internet-path"])
+    assert rules_hit([lgw_route(dest)]) == ["no-internet-path"]  # nothing declared: every local-gateway route
+
+
+def test_local_gateway_association_needs_declared_on_site_networks():
+    assoc = res("aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation", {"vpcId": "v"})
+    assert rules_hit([assoc]) == ["no-external-network"]
+    assert not check_all([assoc], ON_SITE).violations
+
+
+def test_the_pack_reads_on_site_networks_from_its_config():
+    from policies.mutations import _policy_args
+
+    pack = {p.name: p for p in policies()}
+    found: list[str] = []
+    pack["no-internet-path"].validate(_policy_args(lgw_route("192.168.1.0/24"), {"onSiteCidrs": ["192.168.0.0/16"]}),
+                                      lambda message, urn=None: found.append(message))
+    assert found == []
+    pack["no-internet-path"].validate(_policy_args(lgw_route("192.168.1.0/24"), {}),
+                                      lambda message, urn=None: found.append(message))
+    assert len(found) == 1 and "lgw-1" in found[0]

@@ -29,7 +29,8 @@ class OrganizationGuardrails(pulumi.ComponentResource):
             raise ValueError("service control policies need targetIds: an SCP attached to nothing constrains nothing")
         self.policies: dict[str, aws.organizations.Policy] = {}
         self.attachments: list[aws.organizations.PolicyAttachment] = []
-        docs = documents(st.allowed_regions, st.deployer_role_arn, st.endpoint_service_owners)
+        docs = documents(st.allowed_regions, st.deployer_role_arn, st.endpoint_service_owners,
+                         st.local_gateway_routing)
         for label, doc in docs.items():
             policy = aws.organizations.Policy(
                 f"{name}-{label}", name=f"{st.name}-{label}", type="SERVICE_CONTROL_POLICY",

@@ -66,9 +66,13 @@ EGRESS_ACTIONS: tuple[str, ...] = (
     # DNS out of the VPC: Resolver endpoints, forwarding rules, rules shared from other accounts
     "route53resolver:CreateResolverEndpoint", "route53resolver:CreateResolverRule",
     "route53resolver:AssociateResolverRule",
-    # Outposts: routes from the local gateway to the on-premises network
+    # Outposts: routes from the local gateway to the on-premises network (LOCAL_GATEWAY_ACTIONS)
     "ec2:CreateLocalGatewayRoute", "ec2:CreateLocalGatewayRouteTableVpcAssociation",
 )
+# Left out of the egress SCP only when the org stack sets localGatewayRouting (an Outpost site that must reach the
+# customer's on-site network); the rules then accept local-gateway routes only to the declared on-site CIDRs.
+LOCAL_GATEWAY_ACTIONS: tuple[str, ...] = ("ec2:CreateLocalGatewayRoute",
+                                          "ec2:CreateLocalGatewayRouteTableVpcAssociation")
 
 # What the SCPs must deny, as (action, condition key): None means unconditionally; a key means a Deny of that
 # action conditioned on that key. infra/rules.py checks the org program's SCPs cover every pair, so a statement
@@ -104,10 +108,11 @@ def region_scp(regions: tuple[str, ...], deployer_role_arn: str) -> dict[str, An
     ]}
 
 
-def egress_scp(endpoint_service_owners: tuple[str, ...] = ()) -> dict[str, Any]:
+def egress_scp(endpoint_service_owners: tuple[str, ...] = (), local_gateway_routing: bool = False) -> dict[str, Any]:
     """Deny every path out of the closed network, and endpoints to services AWS does not own."""
+    actions = [a for a in EGRESS_ACTIONS if not (local_gateway_routing and a in LOCAL_GATEWAY_ACTIONS)]
     return {"Version": VERSION, "Statement": [
-        {"Sid": "DenyEgressPaths", "Effect": "Deny", "Action": list(EGRESS_ACTIONS), "Resource": "*"},
+        {"Sid": "DenyEgressPaths", "Effect": "Deny", "Action": actions, "Resource": "*"},
         {"Sid": "DenyPublicIpAtLaunch", "Effect": "Deny", "Action": "ec2:RunInstances",
          "Resource": "arn:*:ec2:*:*:network-interface/*",
          "Condition": {"Bool": {"ec2:AssociatePublicIpAddress": "true"}}},
@@ -138,8 +143,8 @@ def data_scp() -> dict[str, Any]:
     ]}
 
 
-def documents(regions: tuple[str, ...], deployer_role_arn: str,
-              endpoint_service_owners: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+def documents(regions: tuple[str, ...], deployer_role_arn: str, endpoint_service_owners: tuple[str, ...] = (),
+              local_gateway_routing: bool = False) -> dict[str, dict[str, Any]]:
     """The three SCPs by label."""
-    return {"regions": region_scp(regions, deployer_role_arn), "no-egress": egress_scp(endpoint_service_owners),
-            "data": data_scp()}
+    return {"regions": region_scp(regions, deployer_role_arn),
+            "no-egress": egress_scp(endpoint_service_owners, local_gateway_routing), "data": data_scp()}

@@ -17,7 +17,8 @@ from sizing.errors import InputError
 from sizing.schema import load_yaml
 
 PROJECT = "sovereign-ai-factory-org"
-KEYS = ("targetIds", "allowedRegions", "factoryAccountId", "deployerRoleArn", "endpointServiceOwners", "name")
+KEYS = ("targetIds", "allowedRegions", "factoryAccountId", "deployerRoleArn", "endpointServiceOwners",
+        "localGatewayRouting", "name")
 # Organizations' PolicyTargetId pattern (botocore organizations/2016-11-28 service model), without the root form
 TARGET_ID = re.compile(r"^(\d{12}|ou-[0-9a-z]{4,32}-[a-z0-9]{8,32})$")
 ROOT_ID = re.compile(r"^r-[0-9a-z]{4,32}$")
@@ -34,6 +35,7 @@ class OrgSettings:
     factory_account_id: str
     deployer_role_arn: str
     endpoint_service_owners: tuple[str, ...] = ()
+    local_gateway_routing: bool = False  # an Outpost site may route to the customer's on-site network
     name: str = "aif"
     region: str | None = None  # the management account's provider region (aws:region)
 
@@ -91,11 +93,14 @@ def parse_org_settings(values: dict[str, Any], source: str) -> OrgSettings:
                          f"the deployer role must be in the factory account {account}, not {arn.split(':')[4]}")
     owners = _texts(own.get("endpointServiceOwners"), source, "endpointServiceOwners", ACCOUNT_ID,
                     "a 12-digit account id (an organisation account that owns a PrivateLink service)")
+    lgw = own.get("localGatewayRouting", False)
+    if not isinstance(lgw, bool):
+        raise InputError(source, f"{PROJECT}:localGatewayRouting", f"must be true or false, got {str(lgw)[:40]!r}")
     name = own.get("name", "aif")
     if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9-]{0,31}$", name):
         raise InputError(source, f"{PROJECT}:name", f"{str(name)[:40]!r} is not a short lowercase name (a-z, 0-9, -)")
     return OrgSettings(target_ids=targets, allowed_regions=regions, factory_account_id=account,
-                       deployer_role_arn=arn, endpoint_service_owners=owners, name=name,
+                       deployer_role_arn=arn, endpoint_service_owners=owners, local_gateway_routing=lgw, name=name,
                        region=region if isinstance(region, str) else None)
 
 
