@@ -94,6 +94,7 @@ def build(settings: StackSettings, forecast: Forecast, blueprint: Blueprint) -> 
     pulumi.export("plan_headline", {"platform": blueprint.platform.id, "year": blueprint.build_year,
                                     **blueprint.headline})
     pulumi.export("facility_budget", blueprint.facility)
+    pulumi.export("training_jobs", blueprint.jobs)
     return factory
 
 
@@ -121,6 +122,12 @@ def _decode(raw: str) -> Any:
 
 
 def main() -> None:
+    from infra.deploy_checks import refusals
+
     settings = settings_from_pulumi()
     forecast, _plan, blueprint = prepare(settings)
+    refused = refusals(settings, blueprint)
+    if refused:
+        raise pulumi.RunError("pulumi up refuses this stack (nothing was created):\n"
+                              + "\n".join(f"  {r}" for r in refused))
     build(settings, forecast, blueprint)

@@ -27,7 +27,7 @@ class DataArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]  # in the fabric zone, where the training groups sit (EFA does not cross AZs)
     efa_security_group_id: pulumi.Input[str]
     trail_name: str
 
@@ -52,6 +52,7 @@ class Data(pulumi.ComponentResource):
         super().__init__("aifactory:data:Data", name, None, opts)
         bp = args.blueprint
         self.buckets: dict[str, aws.s3.Bucket] = {}
+        self.policies: dict[str, aws.s3.BucketPolicy] = {}
         for purpose in PURPOSES:
             bucket = aws.s3.Bucket(
                 f"{name}-{purpose}",
@@ -71,7 +72,7 @@ class Data(pulumi.ComponentResource):
                 block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child(self))
             aws.s3.BucketOwnershipControls(f"{name}-{purpose}-ownership", bucket=bucket.id,
                                            rule={"object_ownership": "BucketOwnerEnforced"}, opts=child(self))
-            aws.s3.BucketPolicy(
+            self.policies[purpose] = aws.s3.BucketPolicy(
                 f"{name}-{purpose}-policy", bucket=bucket.id,
                 policy=policy_json(bucket.arn, args.kms_key_arn, args.account_id, args.partition,
                                    build=lambda arn, key, acct, part, p=purpose: bucket_policy(
