@@ -511,10 +511,6 @@ class EndpointPolicyPresent(Rule):
             yield "it has no endpoint policy, so any principal may use it"
         elif _known(policy) and _policy_doc(policy) is None:
             yield "its endpoint policy is not valid JSON"
-        elif _known(policy):
-            for s in _statements(_policy_doc(policy) or {}):
-                if s.get("Effect") == "Allow" and not s.get("Condition"):
-                    yield f"statement {s.get('Sid', '')!r} allows any principal without a condition"
 
 
 PRINCIPAL_PERIMETER = {"aws:principalaccount": "account", "aws:principalorgid": "org"}
@@ -595,9 +591,11 @@ class EndpointResourcePerimeter(Rule):
                 yield (f"statement {sid!r} admits principals outside the account or organisation (no StringEquals "
                        "on aws:PrincipalAccount or aws:PrincipalOrgID)")
             for kind, values in whose.items():
-                if who and kind in who and not values <= who[kind] and all(_known(v) for v in values | who[kind]):
+                own = (who or {}).get(kind, set())
+                if who and not values <= own and all(_known(v) for v in values | own):
                     yield (f"statement {sid!r} lets the factory's principals reach resources of "
-                           f"{sorted(values - who[kind])}, outside its own {kind}")
+                           f"{sorted(values - own)}, outside their own {kind} (the resource perimeter must name "
+                           "the account or organisation of the principal perimeter)")
             return
         resources = _as_list(s.get("Resource"))
         outside = [a for a in resources if not _aws_owned(a, regions)]
@@ -707,8 +705,7 @@ class StatefulProtected(Rule):
             yield "it holds data but is not protected against deletion"
 
 
-# The resource perimeter of endpoint policies (issue 11, item 17). Enforced once the factory's endpoint policies
-# (infra/components/network.py) carry it; until then it is checked only by its own tests, not by RULES.
+# The principal and resource perimeter of endpoint policies (issue 11, item 17)
 ENDPOINT_PERIMETER = EndpointResourcePerimeter(
     "endpoint-perimeter", "Every Allow of an endpoint policy admits only the account's (or organisation's) "
     "principals, and reaches only its resources (aws:ResourceAccount or aws:ResourceOrgID) or listed AWS-owned "
@@ -747,6 +744,7 @@ RULES: tuple[Rule, ...] = (
                      "egress to itself.", "add protocol -1 self rules for ingress and egress"),
     EndpointPolicyPresent("endpoint-policy", "Every VPC endpoint has a valid policy (without one, AWS attaches a "
                           "policy that allows everything).", "attach an endpoint policy with the factory's perimeter"),
+    ENDPOINT_PERIMETER,
     ScpAttached("scp-attached", "Every service control policy is attached to an OU or account.",
                 "attach it to the factory's OU or account (org program config targetIds)"),
     ScpWithoutHoles("scp-without-holes", "SCPs exempt only one exact role ARN and the justified global-service "

@@ -137,11 +137,6 @@ def _efa_sg_index(rs: Resources) -> int:
     return next(i for i, r in enumerate(sgs) if "EFA" in str(r.props.get("description")))
 
 
-def _model_outside_vpc(p: dict[str, Any]) -> None:
-    p.pop("vpcConfig", None)
-    p["enableNetworkIsolation"] = False
-
-
 def _break_efa_sg(rs: Resources) -> Resources:
     return _edit(SG, _no_efa_egress, _efa_sg_index(rs))(rs)
 
@@ -340,7 +335,8 @@ MUTATIONS: tuple[Mutation, ...] = (
              _add("aws:sagemaker/notebookInstance:NotebookInstance", "nb",
                   {"instanceType": "ml.t3.medium", "roleArn": "r", "kmsKeyId": "arn:aws:kms:eu-central-1:0:key/k"})),
     Mutation("sagemaker-no-internet", "a model outside the VPC without network isolation",
-             _edit("aws:sagemaker/model:Model", _model_outside_vpc)),
+             _add("aws:sagemaker/model:Model", "open-model", {"executionRoleArn": "r",
+                                                              "primaryContainer": {"image": "i"}})),
     Mutation("customer-managed-encryption", "a log group without the key",
              _edit("aws:cloudwatch/logGroup:LogGroup", _delete("kmsKeyId"))),
     Mutation("customer-managed-encryption", "the file system on the AWS-managed key",
@@ -380,7 +376,22 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("efa-security-group", "the EFA group loses its self egress rule", _break_efa_sg),
     Mutation("endpoint-policy", "an endpoint without a policy", _edit(VPCE, _delete("policy"))),
     Mutation("endpoint-policy", "an endpoint policy that is not JSON", _edit(VPCE, _set("policy", "{Allow all"))),
-    Mutation("endpoint-policy", "an endpoint policy open to anyone", _edit(VPCE, _set("policy", OPEN_POLICY))),
+    Mutation("endpoint-perimeter", "an endpoint policy open to anyone", _edit(VPCE, _set("policy", OPEN_POLICY))),
+    Mutation("endpoint-perimeter", "only who calls is checked, not whose resource (the old policy)",
+             _edit(VPCE, _policy_edit(_drop_resource_perimeter))),
+    Mutation("endpoint-perimeter", "the resource perimeter as StringEqualsIfExists (requests without it pass)",
+             _edit(VPCE, _policy_edit(_resource_perimeter_if_exists))),
+    Mutation("endpoint-perimeter", "the factory's roles may write to another account's resources",
+             _edit(VPCE, _policy_edit(_foreign_resource_account))),
+    Mutation("endpoint-perimeter", "an 'AWS-owned' statement listing someone's bucket",
+             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::exfil-bucket/*"])))),
+    Mutation("endpoint-perimeter", "an 'AWS-owned' statement with a wildcard bucket name",
+             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::prod-*-starport-layer-bucket/*"])))),
+    Mutation("endpoint-perimeter", "an AWS-owned bucket of another region",
+             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"])))),
+    Mutation("endpoint-perimeter", "any AWS service principal to any resource",
+             _edit(VPCE, _policy_edit(_any_service))),
+    Mutation("endpoint-perimeter", "an Allow with NotResource", _edit(VPCE, _policy_edit(_not_resource))),
     Mutation("stateful-protected", "the file system unprotected",
              _unprotect("aws:fsx/lustreFileSystem:LustreFileSystem")),
     Mutation("scp-attached", "an SCP created but attached to nothing", _drop(SCP_ATTACHMENT)),
@@ -398,28 +409,6 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("scp-complete", "no SCP denies notebooks with direct internet access",
              _scp_edit("data", _drop_statement("DenyNotebookDirectInternet"))),
     Mutation("scp-complete", "no region deny", _scp_edit("regions", _drop_statement("DenyOutsideAllowedRegions"))),
-)
-
-
-# Mutations of the endpoint-policy resource perimeter (infra.rules.ENDPOINT_PERIMETER): they edit the perimeter
-# the factory's endpoint policies carry, so they join MUTATIONS when the rule joins RULES.
-PERIMETER_MUTATIONS: tuple[Mutation, ...] = (
-    Mutation("endpoint-perimeter", "an endpoint policy open to anyone", _edit(VPCE, _set("policy", OPEN_POLICY))),
-    Mutation("endpoint-perimeter", "only who calls is checked, not whose resource (the old policy)",
-             _edit(VPCE, _policy_edit(_drop_resource_perimeter))),
-    Mutation("endpoint-perimeter", "the resource perimeter as StringEqualsIfExists (requests without it pass)",
-             _edit(VPCE, _policy_edit(_resource_perimeter_if_exists))),
-    Mutation("endpoint-perimeter", "the factory's roles may write to another account's resources",
-             _edit(VPCE, _policy_edit(_foreign_resource_account))),
-    Mutation("endpoint-perimeter", "an 'AWS-owned' statement listing someone's bucket",
-             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::exfil-bucket/*"])))),
-    Mutation("endpoint-perimeter", "an 'AWS-owned' statement with a wildcard bucket name",
-             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::prod-*-starport-layer-bucket/*"])))),
-    Mutation("endpoint-perimeter", "an AWS-owned bucket of another region",
-             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"])))),
-    Mutation("endpoint-perimeter", "any AWS service principal to any resource",
-             _edit(VPCE, _policy_edit(_any_service))),
-    Mutation("endpoint-perimeter", "an Allow with NotResource", _edit(VPCE, _policy_edit(_not_resource))),
 )
 
 

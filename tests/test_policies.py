@@ -12,7 +12,7 @@ from infra.organization.program import run_org_offline
 from infra.organization.settings import load_org_stack_file
 from infra.rules import ENDPOINT_PERIMETER, RULES, Context, Resource, check_all
 from infra.settings import PROJECT, parse_settings
-from policies.mutations import MUTATIONS, PERIMETER_MUTATIONS, pack_messages, plan_messages, run
+from policies.mutations import MUTATIONS, pack_messages, plan_messages, run
 from policies.pack import policies
 from tests.conftest import EXAMPLE, ROOT
 
@@ -46,7 +46,7 @@ def test_every_rule_is_a_mandatory_pack_policy():
 
 def test_every_rule_has_a_mutation():
     assert {m.rule for m in MUTATIONS} == {r.name for r in RULES}
-    assert {m.rule for m in PERIMETER_MUTATIONS} == {ENDPOINT_PERIMETER.name}
+    assert ENDPOINT_PERIMETER in RULES
 
 
 def test_clean_factory_and_org_pass_both(clean):
@@ -202,7 +202,9 @@ def test_perimeter_accepts_the_agreed_shape():
     (allow({"StringEqualsIfExists": {**OWN, "aws:ResourceAccount": ACCOUNT}}), "admits principals outside"),
     (allow({"StringEquals": OWN, "StringEqualsIfExists": {"aws:ResourceAccount": ACCOUNT}}),
      "reaches resources of any account"),
-    (allow({"StringEquals": {**OWN, "aws:ResourceAccount": "999988887777"}}), "outside its own account"),
+    (allow({"StringEquals": {**OWN, "aws:ResourceAccount": "999988887777"}}), "outside their own account"),
+    (allow({"StringEquals": {"aws:PrincipalOrgID": "o-abcdefghij", "aws:ResourceAccount": "999988887777"}}),
+     "outside their own account"),
     (allow({"StringEquals": {**OWN, "aws:ResourceAccount": "*"}}), "reaches resources of any account"),
     (allow({"StringEquals": OWN}, resource=["arn:aws:s3:::exfil/*"]), "not AWS-owned"),
     (allow({"StringEquals": OWN}, resource=["arn:aws:s3:::prod-*-starport-layer-bucket/*"]), "not AWS-owned"),
@@ -230,18 +232,19 @@ def test_perimeter_ignores_deny_statements_and_unknown_policies():
     assert perimeter_problems(preview) == []
 
 
-def test_perimeter_mutations_are_caught_on_the_agreed_shape(clean):
-    # the perimeter's mutations edit whatever perimeter the factory's endpoint policies carry: give the clean
-    # factory's endpoints the agreed shape and each mutation must be caught by the rule, from pack and plan alike
+def test_perimeter_mutations_are_caught_on_the_agreed_shape_too(clean):
+    # the perimeter's mutations edit whatever perimeter the factory's endpoint policies carry: on the organisation
+    # form of the agreed shape (aws:PrincipalOrgID / aws:ResourceOrgID) each one must be caught as well
     resources, regions = clean
+    org_id = "o-abcdefghij"
     agreed = json.dumps({"Version": "2012-10-17", "Statement": [
-        allow({"StringEquals": {"aws:PrincipalAccount": "000000000000", "aws:ResourceAccount": "000000000000"}}),
-        allow({"StringEquals": {"aws:PrincipalAccount": "000000000000"}}, Action="s3:GetObject",
+        allow({"StringEquals": {"aws:PrincipalOrgID": org_id, "aws:ResourceOrgID": org_id}}),
+        allow({"StringEquals": {"aws:PrincipalOrgID": org_id}}, Action="s3:GetObject",
               resource=["arn:aws:s3:::prod-eu-central-1-starport-layer-bucket/*"])]})
     shaped = [Resource(r.type, r.name, {**r.props, "policy": agreed}, r.id, r.provider_region, r.protect)
               if r.type == VPCE else r for r in resources]
     assert not ENDPOINT_PERIMETER.violations(shaped, Context(regions))
-    for m in PERIMETER_MUTATIONS:
+    for m in (m for m in MUTATIONS if m.rule == ENDPOINT_PERIMETER.name):
         assert ENDPOINT_PERIMETER.violations(m.apply(shaped), Context(regions)), m.what
 
 
