@@ -174,3 +174,32 @@ def test_local_gateway_routing_is_an_explicit_choice_the_rules_hold_to_on_site_n
     # the SCPs then leave local-gateway routes open: complete only if the rules know the on-site networks
     assert [v.rule for v in check_all(resources, Context(("eu-central-1",))).violations] == ["scp-complete"]
     assert not check_all(resources, Context(("eu-central-1",), on_site_cidrs=("192.168.0.0/16",))).violations
+
+
+def test_the_factory_account_must_not_be_the_management_account():
+    from types import SimpleNamespace as Ns
+
+    from infra.organization.program import check_organization
+
+    scp_on = Ns(type="SERVICE_CONTROL_POLICY", status="ENABLED")
+    ok = Ns(master_account_id="999999999999", feature_set="ALL", roots=[Ns(policy_types=[scp_on])])
+    check_organization(org(), ok)
+    check_organization(org(), Ns())  # offline: nothing read, nothing refused
+    with pytest.raises(InputError, match="management account, where SCPs never apply") as info:
+        check_organization(org(), Ns(master_account_id="111122223333", feature_set="ALL", roots=[]))
+    assert info.value.path == f"{PROJECT}:factoryAccountId"
+    with pytest.raises(InputError, match="all features"):
+        check_organization(org(), Ns(master_account_id="999999999999", feature_set="CONSOLIDATED_BILLING"))
+    with pytest.raises(InputError, match="not enabled on the root"):
+        check_organization(org(), Ns(master_account_id="999999999999", feature_set="ALL",
+                                     roots=[Ns(policy_types=[])]))
+
+
+def test_the_org_stack_is_pinned_to_the_management_account_not_the_factory():
+    pinned = parse_org_settings({**GOOD, "aws:allowedAccountIds": ["999999999999"]}, "Pulumi.test.yaml")
+    assert pinned.allowed_account_ids == ("999999999999",)
+    with pytest.raises(InputError, match="SCPs never apply to the management account") as info:
+        parse_org_settings({**GOOD, "aws:allowedAccountIds": ["111122223333"]}, "Pulumi.test.yaml")
+    assert info.value.path == "aws:allowedAccountIds"
+    with pytest.raises(InputError, match="region name"):
+        parse_org_settings({**GOOD, "aws:region": "mars-1"}, "Pulumi.test.yaml")

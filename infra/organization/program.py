@@ -21,10 +21,37 @@ from pulumi.runtime.sync_await import _sync_await
 from infra.organization.component import OrganizationGuardrails, OrganizationGuardrailsArgs
 from infra.organization.settings import PROJECT, OrgSettings, parse_org_settings
 from infra.rules import Resource
+from sizing.errors import InputError
+
+
+def check_organization(settings: OrgSettings, org: Any, source: str = "org stack config") -> None:
+    """Refuse what would leave the SCPs without effect, from the organisation as the management account sees it.
+
+    SCPs never apply to the management account, so the factory must not be it; they bind only where the
+    organisation has all features and the SCP policy type enabled on its root. Values the caller could not
+    read (offline) are skipped.
+    """
+    master = getattr(org, "master_account_id", None)
+    if master and master == settings.factory_account_id:
+        raise InputError(source, f"{PROJECT}:factoryAccountId",
+                         f"{master} is the organisation's management account, where SCPs never apply: deploy the "
+                         "factory in a member account and attach the SCPs to it or its OU")
+    feature_set = getattr(org, "feature_set", None)
+    if feature_set and feature_set != "ALL":
+        raise InputError(source, "organization", f"feature set {feature_set}: SCPs need all features enabled")
+    roots = getattr(org, "roots", None) or []
+    types = [t for r in roots for t in (getattr(r, "policy_types", None) or [])]
+    if roots and not any(getattr(t, "type", None) == "SERVICE_CONTROL_POLICY" and getattr(t, "status", None)
+                         == "ENABLED" for t in types):
+        raise InputError(source, "organization", "the SERVICE_CONTROL_POLICY type is not enabled on the root: "
+                                                 "enable it (aws organizations enable-policy-type) first")
 
 
 def build(settings: OrgSettings) -> OrganizationGuardrails:
-    provider = aws.Provider("aws-org", region=settings.region) if settings.region else None
+    provider = aws.Provider("aws-org", region=settings.region, allowed_account_ids=list(settings.allowed_account_ids)
+                            or None) if settings.region else None
+    invoke = pulumi.InvokeOptions(provider=provider) if provider else None
+    check_organization(settings, aws.organizations.get_organization(opts=invoke))
     guardrails = OrganizationGuardrails(f"{settings.name}-org", OrganizationGuardrailsArgs(settings),
                                         opts=pulumi.ResourceOptions(provider=provider) if provider else None)
     pulumi.export("scp_ids", {k: p.id for k, p in guardrails.policies.items()})

@@ -38,16 +38,18 @@ class OrgSettings:
     local_gateway_routing: bool = False  # an Outpost site may route to the customer's on-site network
     name: str = "aif"
     region: str | None = None  # the management account's provider region (aws:region)
+    allowed_account_ids: tuple[str, ...] = ()  # aws:allowedAccountIds: the management account, pinned
 
 
-def _texts(value: Any, source: str, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+def _texts(value: Any, source: str, key: str, pattern: re.Pattern[str], what: str,
+           namespace: str = PROJECT) -> tuple[str, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputError(source, f"{PROJECT}:{key}", f"must be a list of {what}, got {value!r}"[:200])
+        raise InputError(source, f"{namespace}:{key}", f"must be a list of {what}, got {value!r}"[:200])
     for v in value:
         if not pattern.match(v):
-            raise InputError(source, f"{PROJECT}:{key}", f"{v!r} is not {what}")
+            raise InputError(source, f"{namespace}:{key}", f"{v[:100]!r} is not {what}")
     return tuple(value)
 
 
@@ -63,13 +65,13 @@ def _text(own: dict[str, Any], source: str, key: str, pattern: re.Pattern[str], 
 def parse_org_settings(values: dict[str, Any], source: str) -> OrgSettings:
     """Settings from a flat mapping of config keys (``sovereign-ai-factory-org:targetIds``, ``aws:region``)."""
     own: dict[str, Any] = {}
-    region = None
+    aws: dict[str, Any] = {}
     for key, value in values.items():
         ns, _, short = str(key).partition(":")
         if ns == PROJECT and short in KEYS:
             own[short] = value
         elif ns == "aws" and short in ("region", "allowedAccountIds", "profile"):
-            region = value if short == "region" else region
+            aws[short] = value
         else:
             allowed = ", ".join([f"{PROJECT}:{k}" for k in KEYS] + ["aws:region", "aws:allowedAccountIds",
                                                                      "aws:profile"])
@@ -99,9 +101,18 @@ def parse_org_settings(values: dict[str, Any], source: str) -> OrgSettings:
     name = own.get("name", "aif")
     if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9-]{0,31}$", name):
         raise InputError(source, f"{PROJECT}:name", f"{str(name)[:40]!r} is not a short lowercase name (a-z, 0-9, -)")
+    region = aws.get("region")
+    if region is not None and (not isinstance(region, str) or not REGION.match(region)):
+        raise InputError(source, "aws:region", f"{str(region)[:40]!r} is not a region name (e.g. eu-central-1)")
+    pinned = _texts(aws.get("allowedAccountIds"), source, "allowedAccountIds", ACCOUNT_ID, "a 12-digit account id",
+                    namespace="aws")
+    if account in pinned:
+        raise InputError(source, "aws:allowedAccountIds", f"the org program runs in the management account, not the "
+                                                          f"factory account {account}: SCPs never apply to the "
+                                                          "management account")
     return OrgSettings(target_ids=targets, allowed_regions=regions, factory_account_id=account,
                        deployer_role_arn=arn, endpoint_service_owners=owners, local_gateway_routing=lgw, name=name,
-                       region=region if isinstance(region, str) else None)
+                       region=region, allowed_account_ids=pinned)
 
 
 def load_org_stack_file(path: str | Path) -> OrgSettings:
