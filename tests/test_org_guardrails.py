@@ -203,3 +203,25 @@ def test_the_org_stack_is_pinned_to_the_management_account_not_the_factory():
     assert info.value.path == "aws:allowedAccountIds"
     with pytest.raises(InputError, match="region name"):
         parse_org_settings({**GOOD, "aws:region": "mars-1"}, "Pulumi.test.yaml")
+
+
+def test_offline_check_of_an_org_stack_file(tmp_path, capsys):
+    from infra.organization.program import check_stack_file
+
+    assert check_stack_file([str(ORG / "Pulumi.example.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "aif-regions: 626 of 5,120 characters" in out and "-> ou-ab12-cdefgh34" in out and "all pass" in out
+
+    example = yaml.safe_load((ORG / "Pulumi.example.yaml").read_text())
+    unattached = tmp_path / "Pulumi.bad.yaml"
+    unattached.write_text(yaml.safe_dump({"config": {k: v for k, v in example["config"].items()
+                                                     if not k.endswith(":targetIds")}}))
+    assert check_stack_file([str(unattached)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{PROJECT}:targetIds: required" in err
+
+    lgw = tmp_path / "Pulumi.outpost.yaml"
+    lgw.write_text(yaml.safe_dump({"config": {**example["config"], f"{PROJECT}:localGatewayRouting": True}}))
+    assert check_stack_file([str(lgw)]) == 1
+    assert "[scp-complete]" in capsys.readouterr().err
+    assert check_stack_file([str(lgw), "--on-site-cidr", "192.168.0.0/16"]) == 0

@@ -8,6 +8,7 @@ Pulumi's mocks and returns the resources as the sovereignty rules see them.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 import pulumi
@@ -111,3 +112,42 @@ def run_org_offline(settings: OrgSettings) -> list[Resource]:
         out.append(Resource(type=typ, name=name, props=props, id=f"{name}-id", provider_region=region,
                             protect=monitor.protect.get((typ, name), False)))
     return out
+
+
+def check_stack_file(argv: list[str]) -> int:
+    """`python -m infra.organization.program org/Pulumi.<stack>.yaml [--on-site-cidr CIDR ...]`: an offline check.
+
+    Runs the org program under mocks and the sovereignty rules over its SCPs, as `aifactory plan` does for
+    the factory: prints each SCP's size and attachments; exit 0 clean, 1 on a rule violation, 2 on bad input.
+    """
+    import argparse
+
+    from infra.organization.settings import load_org_stack_file
+    from infra.rules import Context, check_all
+
+    parser = argparse.ArgumentParser(prog="python -m infra.organization.program", description=check_stack_file.__doc__)
+    parser.add_argument("stack_file")
+    parser.add_argument("--on-site-cidr", action="append", default=[],
+                        help="an Outpost site's on-premises network (with localGatewayRouting)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_org_stack_file(args.stack_file)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    resources = run_org_offline(settings)
+    for r in resources:
+        if r.type == "aws:organizations/policy:Policy":
+            print(f"{r.props['name']}: {len(r.props['content']):,} of 5,120 characters")
+        else:
+            print(f"  attached: {r.props['policyId']} -> {r.props['targetId']}")
+    report = check_all(resources, Context(on_site_cidrs=tuple(args.on_site_cidr)))
+    for v in report.violations:
+        print(v, file=sys.stderr)
+    print(f"sovereignty rules: {len(report.violations)} violation(s)" if report.violations else
+          "sovereignty rules: all pass (the same rules as the policy pack in policies/)")
+    return 1 if report.violations else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(check_stack_file(sys.argv[1:]))
