@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
+import ipaddress
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from infra.organization.scps import LOCAL_GATEWAY_ACTIONS, REGION_EXEMPT_ACTIONS, REQUIRED_DENIALS
 from sizing.residency import is_cross_region_model_id
 
 AWS_REGIONS = (
@@ -46,6 +49,20 @@ class Resource:
 @dataclass(frozen=True)
 class Context:
     allowed_regions: tuple[str, ...] = ()
+    # The customer's own on-site networks an Outpost site may reach through its local gateway (CIDRs). Empty (the
+    # default): every local-gateway route is an egress path. Never a default route, whatever is listed here.
+    on_site_cidrs: tuple[str, ...] = ()
+
+
+def _on_site(dest: Any, ctx: Context) -> bool:
+    """The destination lies inside one of the customer's declared on-site networks (and is not a default route)."""
+    try:
+        net = ipaddress.ip_network(str(dest), strict=False)
+        return net.prefixlen > 0 and any(net.subnet_of(ipaddress.ip_network(c, strict=False))  # type: ignore[arg-type]
+                                         for c in ctx.on_site_cidrs
+                                         if ipaddress.ip_network(c, strict=False).version == net.version)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -115,7 +132,7 @@ class AllowedRegion(Rule):
             yield f"its provider deploys to {r.provider_region!r}, outside the allowed regions {list(allowed)}"
 
 
-# -- 2. no internet -------------------------------------------------------------------------------
+# -- 2. no internet, no other network ------------------------------------------------------------
 
 INTERNET_TYPES = {
     "aws:ec2/internetGateway:InternetGateway": "an internet gateway",
@@ -127,7 +144,20 @@ INTERNET_TYPES = {
     "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": "a VPC peering connection",
     "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter": "a VPC peering accepter",
     "aws:ec2/carrierGateway:CarrierGateway": "a carrier gateway",
+    "aws:ec2/defaultVpc:DefaultVpc": "the default VPC (it has an internet gateway)",
+    "aws:ec2/defaultSubnet:DefaultSubnet": "a default subnet (public IPs, internet gateway route)",
+    "aws:globalaccelerator/accelerator:Accelerator": "a Global Accelerator (an internet edge)",
 }
+ROUTE_TARGETS = ("gatewayId", "natGatewayId", "vpcPeeringConnectionId", "egressOnlyGatewayId", "carrierGatewayId",
+                 "transitGatewayId", "localGatewayId", "coreNetworkArn", "vpcEndpointId")
+
+
+def _routes(r: Resource) -> list[Mapping[str, Any]]:
+    if r.type == "aws:ec2/route:Route":
+        return [r.props]
+    if r.type == "aws:ec2/routeTable:RouteTable":
+        return list(r.props.get("routes") or [])
+    return []
 
 
 @dataclass(frozen=True)
@@ -138,22 +168,98 @@ class NoInternetPath(Rule):
         p = r.props
         if r.type == "aws:ec2/subnet:Subnet" and _truthy(p.get("mapPublicIpOnLaunch")):
             yield "mapPublicIpOnLaunch gives instances public IPs"
+        if r.type == "aws:ec2/subnet:Subnet" and (_truthy(p.get("mapCustomerOwnedIpOnLaunch"))
+                                                 or p.get("customerOwnedIpv4Pool")):
+            yield "it maps customer-owned IPs (the Outpost local gateway's address pool) onto instances"
         if r.type == "aws:ec2/instance:Instance" and _truthy(p.get("associatePublicIpAddress")):
             yield "associatePublicIpAddress gives the instance a public IP"
         if r.type == "aws:ec2/launchTemplate:LaunchTemplate":
             for i in p.get("networkInterfaces") or []:
                 if _truthy(i.get("associatePublicIpAddress")):
                     yield f"network card {i.get('networkCardIndex')} asks for a public IP"
-        routes = [p] if r.type == "aws:ec2/route:Route" else (p.get("routes") or []) \
-            if r.type == "aws:ec2/routeTable:RouteTable" else []
-        for route in routes:
-            target = next((route.get(k) for k in ("gatewayId", "natGatewayId", "vpcPeeringConnectionId",
-                                                    "egressOnlyGatewayId", "carrierGatewayId") if route.get(k)), None)
+        for route in _routes(r):
+            target = next((route.get(k) for k in ROUTE_TARGETS if route.get(k)), None)
             dest = route.get("destinationCidrBlock") or route.get("cidrBlock") or route.get("destinationIpv6CidrBlock")
+            if route.get("localGatewayId") and _on_site(dest, ctx):
+                continue  # an Outpost site's route to the customer's declared on-site network
             if target and target != "local":
                 yield f"a route to {dest} leaves the VPC through {target}"
             elif dest in ("0.0.0.0/0", "::/0"):
                 yield f"a default route ({dest}) has no place in a closed network"
+
+
+# Pulumi type prefixes (whole families) and types that join the VPC to a network outside the factory.
+EXTERNAL_FAMILIES = {
+    "aws:ec2transitgateway/": "a Transit Gateway resource (joins the VPC to other VPCs and networks)",
+    "aws:directconnect/": "a Direct Connect resource (a private line to another network)",
+    "aws:ec2clientvpn/": "a Client VPN resource (remote users into the VPC)",
+}
+EXTERNAL_TYPES = {
+    "aws:ec2/vpnGateway:VpnGateway": "a virtual private gateway (site-to-site VPN)",
+    "aws:ec2/vpnGatewayAttachment:VpnGatewayAttachment": "a VPN gateway attachment",
+    "aws:ec2/vpnGatewayRoutePropagation:VpnGatewayRoutePropagation": "VPN route propagation",
+    "aws:ec2/vpnConnection:VpnConnection": "a site-to-site VPN connection",
+    "aws:ec2/vpnConnectionRoute:VpnConnectionRoute": "a VPN connection route",
+    "aws:ec2/vpnConcentrator:VpnConcentrator": "a VPN concentrator",
+    "aws:ec2/customerGateway:CustomerGateway": "a customer gateway (the far end of a VPN)",
+    "aws:ec2/localGatewayRoute:LocalGatewayRoute": "an Outpost local-gateway route (to the on-premises network)",
+    "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation":
+        "an Outpost local-gateway route table association (routes the VPC to the on-premises network)",
+    "aws:route53/resolverEndpoint:ResolverEndpoint": "a Route 53 Resolver endpoint (DNS to or from another network)",
+    "aws:route53/resolverRuleAssociation:ResolverRuleAssociation":
+        "a Resolver rule association (sends the VPC's DNS queries where the rule says)",
+    "aws:vpclattice/serviceNetworkVpcAssociation:ServiceNetworkVpcAssociation":
+        "a VPC Lattice service network association (services of other accounts)",
+    "aws:networkmanager/vpcAttachment:VpcAttachment": "a Cloud WAN attachment",
+    "aws:networkmanager/siteToSiteVpnAttachment:SiteToSiteVpnAttachment": "a Cloud WAN VPN attachment",
+}
+AWS_ENDPOINT_TYPES = ("Interface", "Gateway")  # GatewayLoadBalancer, Resource, ServiceNetwork reach others' networks
+
+
+@dataclass(frozen=True)
+class NoExternalNetwork(Rule):
+    def check(self, r: Resource, ctx: Context) -> Iterator[str]:
+        family = next((what for prefix, what in EXTERNAL_FAMILIES.items() if r.type.startswith(prefix)), None)
+        what = family or EXTERNAL_TYPES.get(r.type)
+        if what and not self._on_site_link(r, ctx):
+            yield f"{what} links the factory to a network outside it"
+        p = r.props
+        if r.type == "aws:route53/resolverRule:ResolverRule" and str(p.get("ruleType", "")).upper() == "FORWARD":
+            yield "a FORWARD resolver rule sends DNS queries out of the VPC"
+        if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            kind = p.get("vpcEndpointType") or "Gateway"
+            service = p.get("serviceName")
+            if _known(kind) and kind not in AWS_ENDPOINT_TYPES:
+                yield f"a {kind} endpoint sends traffic to a network the factory does not own"
+            if isinstance(service, str) and _known(service) and ("vpce-svc-" in service or ".vpce." in service):
+                yield f"the endpoint service {service} is a PrivateLink service not owned by AWS"
+
+
+    @staticmethod
+    def _on_site_link(r: Resource, ctx: Context) -> bool:
+        """An Outpost local-gateway link the stack declared: the VPC association, or a route to an on-site CIDR."""
+        if r.type == "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation":
+            return bool(ctx.on_site_cidrs)
+        if r.type == "aws:ec2/localGatewayRoute:LocalGatewayRoute":
+            return _on_site(r.props.get("destinationCidrBlock"), ctx)
+        return False
+
+
+@dataclass(frozen=True)
+class SageMakerNoInternet(Rule):
+    def check(self, r: Resource, ctx: Context) -> Iterator[str]:
+        p = r.props
+        if r.type == "aws:sagemaker/domain:Domain":
+            mode = p.get("appNetworkAccessType")
+            if mode != "VpcOnly" and (mode is None or _known(mode)):
+                yield f"appNetworkAccessType is {mode or 'PublicInternetOnly (the default)'}: Studio has internet"
+        if r.type == "aws:sagemaker/notebookInstance:NotebookInstance":
+            access = p.get("directInternetAccess")
+            if access != "Disabled" and (access is None or _known(access)):
+                yield f"directInternetAccess is {access or 'Enabled (the default)'}"
+        if r.type == "aws:sagemaker/model:Model" and not p.get("vpcConfig") \
+                and not _truthy(p.get("enableNetworkIsolation")):
+            yield "the model runs outside the VPC without network isolation, so its containers reach the internet"
 
 
 # -- 3. customer-managed encryption ----------------------------------------------------------------
@@ -368,7 +474,31 @@ class EfaSecurityGroup(Rule):
                            "to itself (EFA traffic is neither IPv4 nor IPv6)")
 
 
-# -- 9. endpoint policies --------------------------------------------------------------------------
+# -- 9. endpoint policies: who may call, and whose resources --------------------------------------
+
+
+def _policy_doc(value: Any) -> dict[str, Any] | None:
+    """A policy document from a JSON string or mapping; None when it is not valid JSON."""
+    try:
+        doc = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _statements(doc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    found = doc.get("Statement", [])
+    return [s for s in ([found] if isinstance(found, dict) else found) if isinstance(s, dict)]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _condition(statement: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """A statement's Condition as {operator: {key: value}}, dropping anything malformed."""
+    cond = statement.get("Condition")
+    return {op: pairs for op, pairs in cond.items() if isinstance(pairs, dict)} if isinstance(cond, dict) else {}
 
 
 @dataclass(frozen=True)
@@ -379,20 +509,191 @@ class EndpointPolicyPresent(Rule):
         policy = r.props.get("policy")
         if policy is None:
             yield "it has no endpoint policy, so any principal may use it"
-            return
-        if not _known(policy):
-            return
-        try:
-            doc = json.loads(policy) if isinstance(policy, str) else policy
-        except ValueError:
+        elif _known(policy) and _policy_doc(policy) is None:
             yield "its endpoint policy is not valid JSON"
+
+
+PRINCIPAL_PERIMETER = {"aws:principalaccount": "account", "aws:principalorgid": "org"}
+RESOURCE_PERIMETER = {"aws:resourceaccount": "account", "aws:resourceorgid": "org"}
+PERIMETER_VALUE = {"account": re.compile(r"^\d{12}$"), "org": re.compile(r"^o-[a-z0-9]{10,32}$")}
+
+# AWS-owned buckets a service in the VPC may need through the S3 endpoint, by region. Source: AWS's data
+# perimeter examples, vpc_endpoint_policies/s3_endpoint_policy.json ("AllowRequestsToAWSOwnedResources") in
+# github.com/aws-samples/data-perimeter-policy-examples. Only names fixed by AWS with the region in them.
+AWS_OWNED_BUCKETS = (
+    "prod-{region}-starport-layer-bucket",  # ECR image layers
+    "packages.{region}.amazonaws.com", "repo.{region}.amazonaws.com", "amazonlinux.{region}.amazonaws.com",
+    "amazonlinux-2-repos-{region}", "al2023-repos-{region}-de612dc2", "al2023-{region}",
+    "aws-ssm-{region}", "amazon-ssm-{region}", "amazon-ssm-packages-{region}", "{region}-birdwatcher-prod",
+    "aws-ssm-distributor-file-{region}", "aws-ssm-document-attachments-{region}", "patch-baseline-snapshot-{region}",
+    "amazoncloudwatch-agent-{region}", "ec2imagebuilder-toe-{region}-prod",
+)
+S3_ARN = re.compile(r"^arn:aws[a-z-]*:s3:::([^/]+)(/.*)?$")
+
+
+def _perimeter(cond: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, str]) -> dict[str, set[str]] | None:
+    """The perimeter values a statement's StringEquals sets for the given keys, by kind; None if any is invalid.
+
+    Only StringEquals counts: IfExists, negated or wildcard operators let requests without the key through.
+    """
+    found: dict[str, set[str]] = {}
+    for op, pairs in cond.items():
+        for key, value in pairs.items():
+            kind = kinds.get(str(key).lower())
+            if kind is None:
+                continue
+            if op != "StringEquals":
+                return None
+            values = [str(v) for v in _as_list(value)]
+            if not values or not all(PERIMETER_VALUE[kind].match(v) or not _known(v) for v in values):
+                return None
+            found.setdefault(kind, set()).update(values)
+    return found
+
+
+# Foundation models belong to no account (the ARN's account field is empty): AWS-owned, named one by one.
+FOUNDATION_MODEL_ARN = re.compile(r"^arn:aws[a-z-]*:bedrock:([a-z0-9-]+)::foundation-model/[^*?]+$")
+READ_ONLY = re.compile(r"^[a-z0-9-]+:(Get|List|Describe|Head)[A-Za-z]*$")
+
+
+def _aws_owned(arn: Any, regions: tuple[str, ...]) -> bool:
+    """An exact ARN of an AWS-owned resource in one of the factory's regions: a listed bucket, a foundation model."""
+    if not isinstance(arn, str):
+        return False
+    m = S3_ARN.match(arn)
+    if m:
+        return m.group(1) in {t.format(region=reg) for t in AWS_OWNED_BUCKETS for reg in regions}
+    model = FOUNDATION_MODEL_ARN.match(arn)
+    return model is not None and model.group(1) in regions
+
+
+@dataclass(frozen=True)
+class EndpointResourcePerimeter(Rule):
+    def check(self, r: Resource, ctx: Context) -> Iterator[str]:
+        if r.type != "aws:ec2/vpcEndpoint:VpcEndpoint" or not _known(r.props.get("policy")):
             return
-        for s in doc.get("Statement", []):
-            if s.get("Effect") == "Allow" and not s.get("Condition"):
-                yield f"statement {s.get('Sid', '')!r} allows any principal without a condition"
+        doc = _policy_doc(r.props.get("policy"))
+        regions = ctx.allowed_regions or ((r.provider_region,) if r.provider_region else ())
+        for i, s in enumerate(_statements(doc or {})):
+            if s.get("Effect") == "Allow":
+                yield from self._allow(s, str(s.get("Sid") or f"#{i}"), regions)
+
+    def _allow(self, s: Mapping[str, Any], sid: str, regions: tuple[str, ...]) -> Iterator[str]:
+        """An Allow passes as (own principals, own resources), or as a list of AWS-owned resources."""
+        loose = [k for k in ("NotAction", "NotResource", "NotPrincipal") if k in s]
+        if loose:
+            yield f"statement {sid!r} allows through {', '.join(loose)}, which admits everything not listed"
+            return
+        cond = _condition(s)
+        who, whose = _perimeter(cond, PRINCIPAL_PERIMETER), _perimeter(cond, RESOURCE_PERIMETER)
+        if whose:
+            if not who:
+                yield (f"statement {sid!r} admits principals outside the account or organisation (no StringEquals "
+                       "on aws:PrincipalAccount or aws:PrincipalOrgID)")
+            for kind, values in whose.items():
+                own = (who or {}).get(kind, set())
+                if who and not values <= own and all(_known(v) for v in values | own):
+                    yield (f"statement {sid!r} lets the factory's principals reach resources of "
+                           f"{sorted(values - own)}, outside their own {kind} (the resource perimeter must name "
+                           "the account or organisation of the principal perimeter)")
+            return
+        resources = _as_list(s.get("Resource"))
+        outside = [a for a in resources if not _aws_owned(a, regions)]
+        if outside:
+            yield (f"statement {sid!r} reaches resources of any account: no StringEquals on aws:ResourceAccount or "
+                   f"aws:ResourceOrgID, and {outside[:3]} are not AWS-owned resources of {list(regions)}")
+        writes = [a for a in _as_list(s.get("Action")) if not READ_ONLY.match(str(a))]
+        if not who and writes:
+            yield (f"statement {sid!r} admits principals outside the account or organisation (no StringEquals on "
+                   f"aws:PrincipalAccount or aws:PrincipalOrgID) to {writes[:3]}, which are not read-only")
 
 
-# -- 10. protection of stateful resources -----------------------------------------------------------
+# -- 10. organisation guardrails: SCPs attached, without holes --------------------------------------
+
+SCP_TYPES = ("aws:organizations/policy:Policy",)
+SCP_ATTACHMENT = "aws:organizations/policyAttachment:PolicyAttachment"
+
+
+def _scps(resources: Iterable[Resource]) -> list[tuple[Resource, dict[str, Any]]]:
+    found = []
+    for r in resources:
+        if r.type in SCP_TYPES and r.props.get("type", "SERVICE_CONTROL_POLICY") == "SERVICE_CONTROL_POLICY":
+            doc = _policy_doc(r.props.get("content")) if _known(r.props.get("content")) else None
+            found.append((r, doc or {}))
+    return found
+
+
+@dataclass(frozen=True)
+class ScpAttached(Rule):
+    stack: bool = True
+
+    def check_stack(self, resources: list[Resource], ctx: Context) -> Iterator[tuple[Resource, str]]:
+        attached = [a.props.get("policyId") for a in resources if a.type == SCP_ATTACHMENT]
+        if any(not _known(p) for p in attached):
+            return  # a preview: attachments point at policy ids that do not exist yet
+        by_ref = {n for a in resources if a.type == SCP_ATTACHMENT for n in a.refs.get("policyId", ())}
+        for r, _ in _scps(resources):
+            if not {r.id, r.name} & (set(attached) | by_ref):
+                yield r, "it is attached to no OU or account, so it constrains nothing"
+
+
+_EXEMPT_OPS = ("ArnNotEquals", "StringNotEquals", "ArnNotLike", "StringNotLike")
+
+
+def _exemptions(sid: str, cond: Mapping[str, Mapping[str, Any]]) -> Iterator[str]:
+    """Problems with a Deny's principal exemption: only ArnNotEquals/StringNotEquals of exact ARNs hold."""
+    for op, pairs in cond.items():
+        for key, value in pairs.items():
+            loose = [v for v in _as_list(value) if "*" in str(v) or "?" in str(v)]
+            if str(key).lower() == "aws:principalarn" and (op not in ("ArnNotEquals", "StringNotEquals") or loose):
+                yield (f"statement {sid!r} exempts principals by pattern ({op} {loose or value}): anyone who can "
+                       "create a role with a matching name escapes it")
+
+
+@dataclass(frozen=True)
+class ScpWithoutHoles(Rule):
+    def check(self, r: Resource, ctx: Context) -> Iterator[str]:
+        for _, doc in _scps([r]):
+            for i, s in enumerate(_statements(doc)):
+                if s.get("Effect") != "Deny":
+                    continue
+                sid = str(s.get("Sid") or f"#{i}")
+                yield from _exemptions(sid, _condition(s))
+                extra = [a for a in _as_list(s.get("NotAction") or []) if a not in REGION_EXEMPT_ACTIONS]
+                if extra:
+                    yield f"statement {sid!r} exempts {extra[:4]}, beyond the justified global-service actions"
+
+
+def _covers(statement: Mapping[str, Any], action: str, key: str | None) -> bool:
+    """A Deny statement denies the action: unconditionally (key None), or under a condition on the key."""
+    if statement.get("Effect") != "Deny" or not any(
+            fnmatch.fnmatchcase(action.lower(), str(a).lower()) for a in _as_list(statement.get("Action") or [])):
+        return False
+    cond = _condition(statement)
+    keys = {str(k).lower() for pairs in cond.values() for k in pairs}
+    return not cond if key is None else key.lower() in keys
+
+
+@dataclass(frozen=True)
+class ScpComplete(Rule):
+    stack: bool = True
+
+    def check_stack(self, resources: list[Resource], ctx: Context) -> Iterator[tuple[Resource, str]]:
+        scps = _scps(resources)
+        if not scps or any(not doc for _, doc in scps):
+            return  # no organisation guardrails here (the factory's own stack), or a preview
+        statements = [s for _, doc in scps for s in _statements(doc)]
+        required = [(a, k) for a, k in REQUIRED_DENIALS if not (ctx.on_site_cidrs and a in LOCAL_GATEWAY_ACTIONS)]
+        missing = [f"{a}" + (f" on {k}" if k else "") for a, k in required
+                   if not any(_covers(s, a, k) for s in statements)]
+        if missing:
+            yield scps[0][0], f"no SCP denies {missing[:4]}{' ...' if len(missing) > 4 else ''}"
+        if not any(s.get("Effect") == "Deny" and "NotAction" in s and "aws:RequestedRegion" in json.dumps(s)
+                   for s in statements):
+            yield scps[0][0], "no SCP denies requests outside the allowed regions (aws:RequestedRegion)"
+
+
+# -- 11. protection of stateful resources -----------------------------------------------------------
 
 STATEFUL_TYPES = ("aws:kms/key:Key", "aws:s3/bucket:Bucket", "aws:fsx/lustreFileSystem:LustreFileSystem")
 
@@ -404,11 +705,27 @@ class StatefulProtected(Rule):
             yield "it holds data but is not protected against deletion"
 
 
+# The principal and resource perimeter of endpoint policies (issue 11, item 17)
+ENDPOINT_PERIMETER = EndpointResourcePerimeter(
+    "endpoint-perimeter", "Every Allow of an endpoint policy admits only the account's (or organisation's) "
+    "principals, and reaches only its resources (aws:ResourceAccount or aws:ResourceOrgID) or listed AWS-owned "
+    "buckets of the region.", "condition each Allow on StringEquals aws:PrincipalAccount/aws:PrincipalOrgID and "
+    "aws:ResourceAccount/aws:ResourceOrgID; list AWS-owned buckets by exact ARN")
+
 RULES: tuple[Rule, ...] = (
     AllowedRegion("allowed-region", "Every resource, its provider and endpoint service region stay in the "
                   "allowed regions.", "deploy to an allowed region (aws:region, allowedRegions)"),
-    NoInternetPath("no-internet-path", "No internet gateway, NAT, egress-only gateway, peering, public IP or "
-                   "route out of the VPC.", "reach AWS services through VPC endpoints; remove the public path"),
+    NoInternetPath("no-internet-path", "No internet gateway, NAT, egress-only gateway, peering, default VPC, public "
+                   "or customer-owned IP, Global Accelerator or route out of the VPC.",
+                   "reach AWS services through VPC endpoints; remove the public path"),
+    NoExternalNetwork("no-external-network", "No VPN, Transit Gateway, Direct Connect, Client VPN, Cloud WAN, VPC "
+                      "Lattice, Resolver endpoint or forwarding rule, Outpost local-gateway route, or endpoint to a "
+                      "PrivateLink service not owned by AWS.",
+                      "keep the factory's only links to VPC endpoints of AWS services in the region"),
+    SageMakerNoInternet("sagemaker-no-internet", "SageMaker runs only in its VPC-only modes: Studio VpcOnly, "
+                        "notebooks without direct internet access, models in the VPC or network-isolated.",
+                        "set app_network_access_type='VpcOnly', direct_internet_access='Disabled', and vpc_config "
+                        "or enable_network_isolation on models"),
     CustomerManagedEncryption("customer-managed-encryption", "Buckets, volumes, file systems, log groups, "
                               "SageMaker and Bedrock resources are encrypted with a customer-managed KMS key.",
                               "encrypt with the factory's KMS key (kms_key_id / kms_key_arn)"),
@@ -425,8 +742,17 @@ RULES: tuple[Rule, ...] = (
                           "bake software into the AMI or fetch it through in-region endpoints"),
     EfaSecurityGroup("efa-security-group", "EFA interfaces use a security group with all-protocol ingress and "
                      "egress to itself.", "add protocol -1 self rules for ingress and egress"),
-    EndpointPolicyPresent("endpoint-policy", "Every VPC endpoint has a policy restricting who may use it.",
-                          "attach a policy conditioned on aws:PrincipalAccount or aws:PrincipalOrgID"),
+    EndpointPolicyPresent("endpoint-policy", "Every VPC endpoint has a valid policy (without one, AWS attaches a "
+                          "policy that allows everything).", "attach an endpoint policy with the factory's perimeter"),
+    ENDPOINT_PERIMETER,
+    ScpAttached("scp-attached", "Every service control policy is attached to an OU or account.",
+                "attach it to the factory's OU or account (org program config targetIds)"),
+    ScpWithoutHoles("scp-without-holes", "SCPs exempt only one exact role ARN and the justified global-service "
+                    "actions.", "exempt the deployer by exact ARN (ArnNotEquals aws:PrincipalArn) and keep NotAction "
+                    "to infra/organization/scps.py REGION_EXEMPT_ACTIONS"),
+    ScpComplete("scp-complete", "The organisation's SCPs deny every egress path, unencrypted volume, SageMaker "
+                "internet mode and request outside the allowed regions.",
+                "deploy the SCPs of the org/ program unchanged"),
     StatefulProtected("stateful-protected", "KMS keys, buckets and file systems are protected.",
                       "set protect=True (and retain_on_delete) on the resource"),
 )

@@ -21,7 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from pulumi_policy import (  # noqa: E402
     PolicyCustomTimeouts,
@@ -140,6 +141,118 @@ def _break_efa_sg(rs: Resources) -> Resources:
     return _edit(SG, _no_efa_egress, _efa_sg_index(rs))(rs)
 
 
+# -- endpoint policies: mutate whatever perimeter the clean factory's first endpoint carries ------------------
+
+PERIMETER_KEYS = ("aws:ResourceAccount", "aws:ResourceOrgID")
+
+
+def _policy_edit(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """Edit an endpoint's policy document (JSON text in, JSON text out)."""
+    def change(p: dict[str, Any]) -> None:
+        doc = json.loads(p["policy"])
+        edit(doc)
+        p["policy"] = json.dumps(doc)
+    return change
+
+
+def _conditioned(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Allow statements that carry a resource perimeter condition."""
+    return [s for s in doc["Statement"] if s.get("Effect") == "Allow"
+            and any(k in (s.get("Condition") or {}).get("StringEquals", {}) for k in PERIMETER_KEYS)]
+
+
+def _drop_resource_perimeter(doc: dict[str, Any]) -> None:
+    for s in _conditioned(doc):
+        for k in PERIMETER_KEYS:
+            s["Condition"]["StringEquals"].pop(k, None)
+
+
+def _resource_perimeter_if_exists(doc: dict[str, Any]) -> None:
+    for s in _conditioned(doc):
+        eq = s["Condition"]["StringEquals"]
+        s["Condition"]["StringEqualsIfExists"] = {k: eq.pop(k) for k in PERIMETER_KEYS if k in eq}
+
+
+def _foreign_resource_account(doc: dict[str, Any]) -> None:
+    for s in _conditioned(doc):
+        eq = s["Condition"]["StringEquals"]
+        for k in PERIMETER_KEYS:
+            eq.pop(k, None)
+        eq["aws:ResourceAccount"] = "999988887777"
+
+
+def _aws_owned_statement(resources: list[str]) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        who = next(s["Condition"] for s in doc["Statement"] if s.get("Effect") == "Allow" and s.get("Condition"))
+        principal = {k: v for k, v in who["StringEquals"].items() if k.startswith("aws:Principal")}
+        doc["Statement"].append({"Sid": "AwsOwned", "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                                 "Resource": resources, "Condition": {"StringEquals": principal}})
+    return edit
+
+
+def _any_service(doc: dict[str, Any]) -> None:
+    doc["Statement"].append({"Sid": "AwsServices", "Effect": "Allow", "Principal": "*", "Action": "*",
+                             "Resource": "*", "Condition": {"Bool": {"aws:PrincipalIsAWSService": "true"}}})
+
+
+def _not_resource(doc: dict[str, Any]) -> None:
+    s = _conditioned(doc)[0]
+    s["NotResource"] = "arn:aws:s3:::aif-logs-*"
+    s.pop("Resource", None)
+
+
+# -- organisation SCPs -----------------------------------------------------------------------------------------
+
+SCP = "aws:organizations/policy:Policy"
+SCP_ATTACHMENT = "aws:organizations/policyAttachment:PolicyAttachment"
+
+
+def _scp_edit(label: str, edit: Callable[[dict[str, Any]], None]) -> Callable[[Resources], Resources]:
+    """Edit the content of the org program's SCP named ``*-<label>``."""
+    def change(p: dict[str, Any]) -> None:
+        doc = json.loads(p["content"])
+        edit(doc)
+        p["content"] = json.dumps(doc)
+
+    def apply(rs: Resources) -> Resources:
+        scps = [r for r in rs if r.type == SCP]
+        index = next(i for i, r in enumerate(scps) if str(r.props.get("name", "")).endswith(f"-{label}"))
+        return _edit(SCP, change, index)(rs)
+    return apply
+
+
+def _region_statement(doc: dict[str, Any]) -> dict[str, Any]:
+    return next(s for s in doc["Statement"] if "NotAction" in s)
+
+
+def _exempt_by_pattern(doc: dict[str, Any]) -> None:
+    cond = _region_statement(doc)["Condition"]
+    arn = cond.pop("ArnNotEquals")["aws:PrincipalArn"]
+    cond["ArnNotLike"] = {"aws:PrincipalArn": arn.rsplit("/", 1)[0] + "/aif-deployer*"}
+
+
+def _exempt(action: str) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        _region_statement(doc)["NotAction"].append(action)
+    return edit
+
+
+def _allow_action(action: str) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        for s in doc["Statement"]:
+            if isinstance(s.get("Action"), list) and action in s["Action"]:
+                s["Action"].remove(action)
+            elif s.get("Action") == action:
+                s["Action"] = "ec2:DescribeVpcs"
+    return edit
+
+
+def _drop_statement(sid: str) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        doc["Statement"] = [s for s in doc["Statement"] if s.get("Sid") != sid]
+    return edit
+
+
 MUTATIONS: tuple[Mutation, ...] = (
     Mutation("allowed-region", "the provider deploys to us-east-1", _retarget("us-east-1")),
     Mutation("allowed-region", "the guardrail is created in us-west-2",
@@ -159,6 +272,71 @@ MUTATIONS: tuple[Mutation, ...] = (
              _edit("aws:ec2/routeTable:RouteTable",
                    _set("routes", [{"cidrBlock": "0.0.0.0/0", "gatewayId": "igw-1"}]))),
     Mutation("no-internet-path", "a launch template asking for a public IP", _edit(LT, _public_nic)),
+    Mutation("no-internet-path", "the default VPC", _add("aws:ec2/defaultVpc:DefaultVpc", "default", {})),
+    Mutation("no-internet-path", "a Global Accelerator",
+             _add("aws:globalaccelerator/accelerator:Accelerator", "ga", {"name": "ga", "enabled": True})),
+    Mutation("no-internet-path", "a subnet mapping customer-owned IPs (Outpost CoIP)",
+             _edit("aws:ec2/subnet:Subnet", _set("mapCustomerOwnedIpOnLaunch", True))),
+    Mutation("no-internet-path", "a route to a transit gateway",
+             _edit("aws:ec2/routeTable:RouteTable", _set("routes", [{"cidrBlock": "172.16.0.0/12",
+                                                                      "transitGatewayId": "tgw-1"}]))),
+    Mutation("no-internet-path", "a route to the Outpost local gateway",
+             _add("aws:ec2/route:Route", "to-lgw", {"routeTableId": "rtb-1", "destinationCidrBlock": "192.168.0.0/16",
+                                                    "localGatewayId": "lgw-1"})),
+    Mutation("no-external-network", "a virtual private gateway (VPN)",
+             _add("aws:ec2/vpnGateway:VpnGateway", "vgw", {"vpcId": "x"})),
+    Mutation("no-external-network", "a site-to-site VPN connection",
+             _add("aws:ec2/vpnConnection:VpnConnection", "vpn", {"customerGatewayId": "cgw-1", "type": "ipsec.1"})),
+    Mutation("no-external-network", "a customer gateway",
+             _add("aws:ec2/customerGateway:CustomerGateway", "cgw", {"bgpAsn": "65000", "type": "ipsec.1"})),
+    Mutation("no-external-network", "a transit gateway",
+             _add("aws:ec2transitgateway/transitGateway:TransitGateway", "tgw", {})),
+    Mutation("no-external-network", "a transit gateway VPC attachment",
+             _add("aws:ec2transitgateway/vpcAttachment:VpcAttachment", "tgw-att",
+                  {"transitGatewayId": "tgw-1", "vpcId": "x", "subnetIds": ["y"]})),
+    Mutation("no-external-network", "a Direct Connect gateway",
+             _add("aws:directconnect/gateway:Gateway", "dxgw", {"name": "dx", "amazonSideAsn": "64512"})),
+    Mutation("no-external-network", "an accepted hosted Direct Connect interface",
+             _add("aws:directconnect/hostedPrivateVirtualInterfaceAccepter:HostedPrivateVirtualInterfaceAccepter",
+                  "dxvif", {"virtualInterfaceId": "dxvif-1", "vpnGatewayId": "vgw-1"})),
+    Mutation("no-external-network", "a Client VPN endpoint",
+             _add("aws:ec2clientvpn/endpoint:Endpoint", "cvpn", {"clientCidrBlock": "10.200.0.0/16"})),
+    Mutation("no-external-network", "an endpoint to a third-party PrivateLink service",
+             _edit(VPCE, _set("serviceName", "com.amazonaws.vpce.eu-central-1.vpce-svc-0123456789abcdef0"))),
+    Mutation("no-external-network", "a Gateway Load Balancer endpoint",
+             _edit(VPCE, _set("vpcEndpointType", "GatewayLoadBalancer"))),
+    Mutation("no-external-network", "a Route 53 Resolver outbound endpoint",
+             _add("aws:route53/resolverEndpoint:ResolverEndpoint", "dns-out",
+                  {"direction": "OUTBOUND", "securityGroupIds": ["sg-1"]})),
+    Mutation("no-external-network", "a FORWARD resolver rule",
+             _add("aws:route53/resolverRule:ResolverRule", "fwd",
+                  {"domainName": "example.com", "ruleType": "FORWARD", "targetIps": [{"ip": "192.0.2.1"}]})),
+    Mutation("no-external-network", "a resolver rule shared from another account, associated",
+             _add("aws:route53/resolverRuleAssociation:ResolverRuleAssociation", "rra",
+                  {"resolverRuleId": "rslvr-rr-1", "vpcId": "x"})),
+    Mutation("no-external-network", "an Outpost local-gateway route",
+             _add("aws:ec2/localGatewayRoute:LocalGatewayRoute", "lgw-route",
+                  {"destinationCidrBlock": "0.0.0.0/0", "localGatewayRouteTableId": "lgw-rtb-1",
+                   "localGatewayVirtualInterfaceGroupId": "lgw-vif-grp-1"})),
+    Mutation("no-external-network", "the VPC associated with the local gateway route table",
+             _add("aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation", "lgw-vpc",
+                  {"localGatewayRouteTableId": "lgw-rtb-1", "vpcId": "x"})),
+    Mutation("no-external-network", "a VPC Lattice service network association",
+             _add("aws:vpclattice/serviceNetworkVpcAssociation:ServiceNetworkVpcAssociation", "lattice",
+                  {"serviceNetworkIdentifier": "sn-1", "vpcIdentifier": "x"})),
+    Mutation("no-external-network", "a Cloud WAN VPC attachment",
+             _add("aws:networkmanager/vpcAttachment:VpcAttachment", "cwan",
+                  {"coreNetworkId": "core-network-1", "subnetArns": ["y"], "vpcArn": "x"})),
+    Mutation("sagemaker-no-internet", "a Studio domain on PublicInternetOnly",
+             _edit("aws:sagemaker/domain:Domain", _set("appNetworkAccessType", "PublicInternetOnly"))),
+    Mutation("sagemaker-no-internet", "a Studio domain on the default network mode",
+             _edit("aws:sagemaker/domain:Domain", _delete("appNetworkAccessType"))),
+    Mutation("sagemaker-no-internet", "a notebook instance with direct internet access",
+             _add("aws:sagemaker/notebookInstance:NotebookInstance", "nb",
+                  {"instanceType": "ml.t3.medium", "roleArn": "r", "kmsKeyId": "arn:aws:kms:eu-central-1:0:key/k"})),
+    Mutation("sagemaker-no-internet", "a model outside the VPC without network isolation",
+             _add("aws:sagemaker/model:Model", "open-model", {"executionRoleArn": "r",
+                                                              "primaryContainer": {"image": "i"}})),
     Mutation("customer-managed-encryption", "a log group without the key",
              _edit("aws:cloudwatch/logGroup:LogGroup", _delete("kmsKeyId"))),
     Mutation("customer-managed-encryption", "the file system on the AWS-managed key",
@@ -197,9 +375,40 @@ MUTATIONS: tuple[Mutation, ...] = (
              _edit(LT, _user_data("#!/bin/bash\naws s3 cp s3://samples/setup.sh . --region us-west-2\n"))),
     Mutation("efa-security-group", "the EFA group loses its self egress rule", _break_efa_sg),
     Mutation("endpoint-policy", "an endpoint without a policy", _edit(VPCE, _delete("policy"))),
-    Mutation("endpoint-policy", "an endpoint policy open to anyone", _edit(VPCE, _set("policy", OPEN_POLICY))),
+    Mutation("endpoint-policy", "an endpoint policy that is not JSON", _edit(VPCE, _set("policy", "{Allow all"))),
+    Mutation("endpoint-perimeter", "an endpoint policy open to anyone", _edit(VPCE, _set("policy", OPEN_POLICY))),
+    Mutation("endpoint-perimeter", "only who calls is checked, not whose resource (the old policy)",
+             _edit(VPCE, _policy_edit(_drop_resource_perimeter))),
+    Mutation("endpoint-perimeter", "the resource perimeter as StringEqualsIfExists (requests without it pass)",
+             _edit(VPCE, _policy_edit(_resource_perimeter_if_exists))),
+    Mutation("endpoint-perimeter", "the factory's roles may write to another account's resources",
+             _edit(VPCE, _policy_edit(_foreign_resource_account))),
+    Mutation("endpoint-perimeter", "an 'AWS-owned' statement listing someone's bucket",
+             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::exfil-bucket/*"])))),
+    Mutation("endpoint-perimeter", "an 'AWS-owned' statement with a wildcard bucket name",
+             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::prod-*-starport-layer-bucket/*"])))),
+    Mutation("endpoint-perimeter", "an AWS-owned bucket of another region",
+             _edit(VPCE, _policy_edit(_aws_owned_statement(["arn:aws:s3:::prod-us-east-1-starport-layer-bucket/*"])))),
+    Mutation("endpoint-perimeter", "any AWS service principal to any resource",
+             _edit(VPCE, _policy_edit(_any_service))),
+    Mutation("endpoint-perimeter", "an Allow with NotResource", _edit(VPCE, _policy_edit(_not_resource))),
     Mutation("stateful-protected", "the file system unprotected",
              _unprotect("aws:fsx/lustreFileSystem:LustreFileSystem")),
+    Mutation("scp-attached", "an SCP created but attached to nothing", _drop(SCP_ATTACHMENT)),
+    Mutation("scp-without-holes", "the deployer exempt by name pattern (aif-deployer*)",
+             _scp_edit("regions", _exempt_by_pattern)),
+    Mutation("scp-without-holes", "all of IAM exempt from the region deny", _scp_edit("regions", _exempt("iam:*"))),
+    Mutation("scp-without-holes", "CloudFront exempt from the region deny",
+             _scp_edit("regions", _exempt("cloudfront:*"))),
+    Mutation("scp-complete", "the egress SCP lets VPN connections through",
+             _scp_edit("no-egress", _allow_action("ec2:CreateVpnConnection"))),
+    Mutation("scp-complete", "the egress SCP lets Direct Connect through",
+             _scp_edit("no-egress", _allow_action("directconnect:*"))),
+    Mutation("scp-complete", "no SCP denies third-party PrivateLink endpoints",
+             _scp_edit("no-egress", _drop_statement("DenyNonAwsEndpointServices"))),
+    Mutation("scp-complete", "no SCP denies notebooks with direct internet access",
+             _scp_edit("data", _drop_statement("DenyNotebookDirectInternet"))),
+    Mutation("scp-complete", "no region deny", _scp_edit("regions", _drop_statement("DenyOutsideAllowedRegions"))),
 )
 
 
@@ -275,12 +484,16 @@ def run(clean: Resources, allowed_regions: tuple[str, ...]) -> tuple[list[Outcom
 
 def main() -> int:
     from infra.offline import run_offline
+    from infra.organization.program import run_org_offline
+    from infra.organization.settings import load_org_stack_file
     from infra.settings import PROJECT, parse_settings
 
-    settings = parse_settings({f"{PROJECT}:forecast": "examples/national.yaml", "aws:region": "eu-central-1",
-                               f"{PROJECT}:samples": 500, f"{PROJECT}:buildYear": 2028}, "mutations")
+    settings = parse_settings({f"{PROJECT}:forecast": str(ROOT / "examples" / "national.yaml"),
+                               "aws:region": "eu-central-1", f"{PROJECT}:samples": 500,
+                               f"{PROJECT}:buildYear": 2028}, "mutations")
     manifest = run_offline(settings)
-    outcomes, clean_ok = run(manifest.rule_resources(), settings.regions)
+    org = run_org_offline(load_org_stack_file(ROOT / "org" / "Pulumi.example.yaml"))
+    outcomes, clean_ok = run(manifest.rule_resources() + org, settings.regions)
     for o in outcomes:
         flag = "ok " if o.caught_by_plan and o.caught_by_pack and o.same_messages else "MISSED"
         print(f"{flag} {o.mutation.rule:<30} {o.mutation.what}")

@@ -26,6 +26,9 @@ PACK_NAME = "sovereign-ai-factory"
 CONFIG = PolicyConfigSchema(properties={
     "allowedRegions": {"type": "array", "items": {"type": "string"},
                        "description": "Regions resources may use; default: the region of each resource's provider"},
+    "onSiteCidrs": {"type": "array", "items": {"type": "string"},
+                    "description": "An Outpost site's own on-premises networks its local gateway may route to; "
+                                   "default none (every local-gateway route is refused)"},
 })
 
 
@@ -52,7 +55,8 @@ def as_resource(args: Any) -> Resource:
 
 def _context(config: Mapping[str, Any] | None) -> Context:
     regions = (config or {}).get("allowedRegions") or ()
-    return Context(tuple(str(r) for r in regions))
+    on_site = (config or {}).get("onSiteCidrs") or ()
+    return Context(tuple(str(r) for r in regions), tuple(str(c) for c in on_site))
 
 
 def _resource_policy(rule: Rule) -> ResourceValidationPolicy:

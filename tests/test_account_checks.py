@@ -191,7 +191,8 @@ def build_factory(bp) -> dict:
     subnets = {g.name: ec2.create_subnet(VpcId=vpc, CidrBlock=g.subnet_cidr, AvailabilityZone=f"{REGION}a")["Subnet"]
                ["SubnetId"] for g in bp.pod_groups}
     policy = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
-                                        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT}}}]})
+                                        "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT,
+                                                                       "aws:ResourceAccount": ACCOUNT}}}]})
     for svc in INTERFACE_ENDPOINTS + GATEWAY_ENDPOINTS:
         ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.{svc}", PolicyDocument=policy,
                                 VpcEndpointType="Gateway" if svc in GATEWAY_ENDPOINTS else "Interface")
