@@ -256,6 +256,7 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
 
         load_catalog().platform(args.platform, path="--platform")
         overrides["platform"] = args.platform
+        overrides["platform_given"] = True
     if args.year is not None:
         overrides["build_year"] = args.year
     if args.samples is not None:

@@ -239,7 +239,7 @@ def manifest_document(m: Manifest) -> dict[str, Any]:
     return {
         "offline_preview": True,
         "notice": BANNER,
-        "stack": {"name": m.settings.stack, "region": m.settings.region, "platform": m.settings.platform,
+        "stack": {"name": m.settings.stack, "region": m.settings.region, "platform": m.blueprint.platform.id,
                   "build_year": m.blueprint.build_year, "capacity_type": m.blueprint.capacity_type},
         "headline": m.blueprint.headline,
         "facility_budget": m.blueprint.facility,

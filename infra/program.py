@@ -31,6 +31,22 @@ def resolve_path(path: str) -> Path:
     return ROOT / p
 
 
+def default_platform(settings: StackSettings, forecast: Forecast) -> str:
+    """THE place the stack's platform default is decided when the stack does not set ``platform``.
+
+    Today: the settings' default (trn3). The lead wires the plan's recommendation in here at merge.
+    """
+    return settings.platform
+
+
+def plan_sampling(settings: StackSettings, forecast: Forecast) -> tuple[int, int]:
+    """Monte Carlo samples and seed: the stack's when set, else the forecast's own, so `plan`, `report`,
+    `size` and `pulumi up` give the same plan for the same forecast."""
+    samples = settings.samples if settings.samples is not None else forecast.samples
+    seed = settings.seed if settings.seed is not None else forecast.seed
+    return samples, seed
+
+
 def prepare(settings: StackSettings, source: str = "stack config",
             sized: tuple[Forecast, dict[str, Any]] | None = None) -> tuple[Forecast, dict[str, Any], Blueprint]:
     """Size the forecast for the stack's platform (seeded: same inputs, same plan) and make the blueprint.
@@ -42,16 +58,20 @@ def prepare(settings: StackSettings, source: str = "stack config",
         forecast = load_forecast(resolve_path(settings.forecast))
         if settings.percentile:
             forecast = replace(forecast, provision_percentile=settings.percentile)
-        plan = make_plan(forecast, platforms=[settings.platform], samples=settings.samples, seed=settings.seed)
     else:
         forecast, plan = sized
+    if not settings.platform_given:
+        settings = replace(settings, platform=default_platform(settings, forecast))
+    if sized is None:
+        samples, seed = plan_sampling(settings, forecast)
+        plan = make_plan(forecast, platforms=[settings.platform], samples=samples, seed=seed)
     return forecast, plan, make_blueprint(forecast, plan, settings, load_catalog(), source)
 
 
 def build(settings: StackSettings, forecast: Forecast, blueprint: Blueprint) -> Factory:
     """Create the factory's resources and the stack outputs a platform engineer needs."""
     tags = {"aifactory:factory": settings.name, "aifactory:forecast": forecast.name[:250],
-            "aifactory:platform": settings.platform, "aifactory:build-year": str(blueprint.build_year)}
+            "aifactory:platform": blueprint.platform.id, "aifactory:build-year": str(blueprint.build_year)}
     provider = aws.Provider("aws", region=settings.region,
                             allowed_account_ids=list(settings.allowed_account_ids) or None,
                             default_tags={"tags": tags})
@@ -71,7 +91,7 @@ def build(settings: StackSettings, forecast: Forecast, blueprint: Blueprint) -> 
                           "mount_name": factory.data.file_system.mount_name})
     pulumi.export("kms_key_arn", factory.key.arn)
     pulumi.export("guardrail_id", factory.services.guardrail.guardrail_id)
-    pulumi.export("plan_headline", {"platform": settings.platform, "year": blueprint.build_year,
+    pulumi.export("plan_headline", {"platform": blueprint.platform.id, "year": blueprint.build_year,
                                     **blueprint.headline})
     pulumi.export("facility_budget", blueprint.facility)
     return factory

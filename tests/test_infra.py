@@ -177,7 +177,7 @@ def test_user_data_downloads_nothing(gb300):
     assert "AWS_REGION=eu-central-1" in script and "@tcp:/" in script and "nvidia-imex" in script
 
 
-@pytest.mark.parametrize("capacity", ["capacity-block", "reservation", "on-demand"])
+@pytest.mark.parametrize("capacity", ["reservation", "on-demand"])
 def test_placement_group_only_where_capacity_allows(capacity):
     m = run_offline(settings(platform="gb300_nvl72", buildYear=2027, capacityType=capacity))
     groups = m.blueprint.pod_groups
@@ -295,18 +295,15 @@ def test_cross_region_bedrock_model_is_refused(tmp_path):
 # -- guardrails, site, outputs ---------------------------------------------------------------------
 
 
-def test_cloudtrail_validates_and_scps_only_in_the_management_account(gb300):
+def test_cloudtrail_validates_and_the_factory_creates_no_scps(gb300):
     (trail,) = props(gb300, "aws:cloudtrail/trail:Trail")
     assert trail["enableLogFileValidation"] is True and trail["isMultiRegionTrail"] is True
-    assert not gb300.of_type("aws:organizations/policy:Policy")
-    m = run_offline(settings(platform="gb300_nvl72", buildYear=2027, organizationManagement=True,
-                             scpTargetId="ou-abcd-12345678"))
-    policies = {p["name"]: json.loads(p["content"]) for p in props(m, "aws:organizations/policy:Policy")}
-    assert set(policies) == {"aif-regions", "aif-no-internet", "aif-encryption"}
-    region_stmt = policies["aif-regions"]["Statement"][0]
-    assert region_stmt["Condition"]["StringNotEquals"]["aws:RequestedRegion"] == ["eu-central-1"]
-    assert "ec2:CreateInternetGateway" in policies["aif-no-internet"]["Statement"][0]["Action"]
-    assert len(m.of_type("aws:organizations/policyAttachment:PolicyAttachment")) == 3
+    # SCPs never apply to the management account: they live in the separate organisation program
+    assert not [r for r in gb300.custom() if r["type"].startswith("aws:organizations/")]
+    for key in ("organizationManagement", "scpTargetId"):
+        with pytest.raises(InputError) as info:
+            settings(**{key: "x"})
+        assert info.value.path == f"{PROJECT}.{key}" and "unknown config key" in info.value.message
 
 
 def test_provider_pins_region_and_accounts():
@@ -318,13 +315,15 @@ def test_provider_pins_region_and_accounts():
     assert json.loads(provider["allowedAccountIds"]) == ["111122223333"]
 
 
-def test_local_zone_site_opts_in_and_uses_its_zones():
+def test_dedicated_local_zone_site_opts_in_and_puts_pods_in_its_zone():
     m = run_offline(settings(platform="gb300_nvl72", buildYear=2027,
-                             site={"kind": "local-zone", "zones": ["eu-central-1-ham-1a"],
+                             site={"kind": "dedicated-local-zone", "zones": ["eu-central-1-ham-1a"],
+                                   "serviceZones": ["eu-central-1a", "eu-central-1b"],
                                    "zoneGroup": "eu-central-1-ham-1"}))
     (group,) = props(m, "aws:ec2/availabilityZoneGroup:AvailabilityZoneGroup")
     assert group == {"groupName": "eu-central-1-ham-1", "optInStatus": "opted-in"}
-    assert {s["availabilityZone"] for s in props(m, "aws:ec2/subnet:Subnet")} == {"eu-central-1-ham-1a"}
+    subnets = {r["name"]: r["inputs"] for r in m.of_type("aws:ec2/subnet:Subnet")}
+    assert {v["availabilityZone"] for k, v in subnets.items() if "-pod-" in k} == {"eu-central-1-ham-1a"}
 
 
 def test_customer_site_puts_pods_on_the_outpost_and_services_in_the_region():
@@ -378,11 +377,11 @@ def test_growth_keeps_stateful_resources_and_only_adds_capacity():
     ({"aws:region": "eu-central-1", f"{PROJECT}:platfrom": "trn3"}, f"{PROJECT}.platfrom", "unknown config key"),
     ({"aws:region": "eu-central-1", f"{PROJECT}:allowedRegions": ["eu-west-1"]}, "aws:region",
      "not in allowedRegions"),
-    ({"aws:region": "eu-central-1", f"{PROJECT}:vpcCidr": "8.8.0.0/16"}, f"{PROJECT}.vpcCidr", "private"),
+    ({"aws:region": "eu-central-1", f"{PROJECT}:vpcCidr": "8.8.0.0/16"}, f"{PROJECT}.vpcCidr", "inside 10.0.0.0/8"),
     ({"aws:region": "eu-central-1", f"{PROJECT}:capacityType": "spot"}, f"{PROJECT}.capacityType",
      "capacity-block"),
-    ({"aws:region": "eu-central-1", f"{PROJECT}:site": {"kind": "local-zone", "zones": ["x"]}}, f"{PROJECT}:site",
-     "zoneGroup"),
+    ({"aws:region": "eu-central-1", f"{PROJECT}:site": {"kind": "dedicated-local-zone", "zones": ["x"]}},
+     f"{PROJECT}:site", "serviceZones"),
     ({"aws:region": "eu-central-1", "aws:allowedAccountIds": ["123"]}, "aws:allowedAccountIds", "12-digit"),
     ({"aws:region": "eu-central-1", f"{PROJECT}:platform": "tpu"}, f"{PROJECT}:platform", "unknown platform"),
     ({"gcp:region": "x"}, "gcp:region", "unknown config namespace"),
@@ -418,4 +417,4 @@ def test_cli_plan_with_the_example_stack_file(capsys):
                  "--samples", "300", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["stack"] == {"name": "national", "region": "eu-central-1", "platform": "trn3",
-                                          "build_year": 2028, "capacity_type": "reservation"}
+                                          "build_year": 2028, "capacity_type": "on-demand"}

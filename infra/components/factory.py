@@ -55,6 +55,7 @@ class Factory(pulumi.ComponentResource):
             checkpoints_bucket_arn=self.data.buckets["checkpoints"].arn), opts=child(self))
         self.guardrails = Guardrails(f"{name}-guardrails", GuardrailsArgs(
             name=bp.name, logs_bucket=self.data.buckets["logs"].bucket, kms_key_arn=self.key.arn,
-            trail_name=trail_name, regions=st.regions, organization_management=st.organization_management,
-            scp_target_id=st.scp_target_id, depends_on=[self.data]), opts=child(self))
+            trail_name=trail_name, regions=st.regions,
+            # the SCPs moved to the organisation program (run in the management account): none here
+            organization_management=False, scp_target_id=None, depends_on=[self.data]), opts=child(self))
         self.register_outputs({"vpc_id": self.network.vpc.id})

@@ -29,7 +29,7 @@ class Site(pulumi.ComponentResource):
         super().__init__("aifactory:site:Site", name, None, opts)
         s = args.site
         self.outpost_arn: str | None = s.outpost_arn
-        if s.kind == "local-zone":
+        if s.kind == "dedicated-local-zone" and s.zone_group:
             aws.ec2.AvailabilityZoneGroup(f"{name}-opt-in", group_name=s.zone_group or "", opt_in_status="opted-in",
                                           opts=child(self))
         if s.zones:
