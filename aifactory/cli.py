@@ -187,7 +187,7 @@ def _size(args: argparse.Namespace) -> int:
     bar.finish()
     check_plan(plan, forecast)
     text = to_json(plan)
-    if args.out:
+    if args.out is not None:
         _write(args.out, text, "plan")
     sys.stdout.write(text if args.json else render(plan))
     _warn_cap(plan)
@@ -240,6 +240,8 @@ def _calibrate(args: argparse.Namespace) -> int:
     from sizing.fitting import EFFICIENCY_FILE, dump, efficiency_document, fit
 
     directory = Path(args.dir)
+    if args.out is not None and not args.out.strip():
+        raise InputError("command line", "--out", "needs a file path for the efficiency constants, got an empty one")
     for name in ("inference.csv", "training.csv", "models.yaml"):
         if not (directory / name).is_file():
             raise InputError(str(directory / name), "--dir", "missing: a calibration directory holds "
@@ -250,7 +252,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         result = fit(directory)
     bar.finish()
     text = dump(efficiency_document(result, directory))
-    target = Path(args.out) if args.out else Path(str(resources.files("sizing").joinpath(EFFICIENCY_FILE)))
+    target = Path(args.out) if args.out is not None else Path(str(resources.files("sizing").joinpath(EFFICIENCY_FILE)))
     errors = [abs(r.error) for r in result.results]
     print(f"fitted {len(result.fitted_rows)} rows, held out {len(result.held_out_rows)}; "
           f"MAPE over all {len(errors)} rows {100 * sum(errors) / len(errors):.1f}%, "
@@ -312,7 +314,7 @@ def _plan(args: argparse.Namespace) -> int:
     bar.finish()
     check_plan(manifest.plan, forecast)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
-    if args.out:
+    if args.out is not None:
         _write(args.out, text, "manifest")
     sys.stdout.write(text if args.json else summary(manifest))
     _warn_cap(manifest.plan)
@@ -489,21 +491,14 @@ def _run(argv: Sequence[str] | None) -> int:
         _quiet_stdout()
         return 141
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EBADF) and _is_stdout_error():
+        # every file the tool reads or writes turns its OSError into an InputError (load_yaml, _write): one
+        # without a file name that gets here is standard output (full device, I/O error, closed descriptor)
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EBADF) and exc.filename is None:
             _quiet_stdout()
-            print(f"error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                print(f"error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
             return 74  # EX_IOERR (sysexits.h)
         raise
-
-
-def _is_stdout_error() -> bool:
-    """True when standard output can no longer be written (closed descriptor, full device)."""
-    try:
-        sys.stdout.flush()
-        os.fstat(sys.stdout.fileno())
-    except (OSError, ValueError):
-        return True
-    return False
 
 
 if __name__ == "__main__":

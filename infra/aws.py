@@ -173,6 +173,8 @@ def _client_error(exc: ClientError) -> tuple[str, str]:
     err = exc.response.get("Error", {})
     code, status = error_code(exc), exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     message = _short(str(err.get("Message") or ""))
+    if message.startswith("<"):  # an HTML or XML page where the API's error was expected
+        message = "an error page instead of the API's answer"
     why = f"{exc.operation_name} failed: {code or status}{': ' + message if message else ''}"
     if code in CREDENTIAL_CODES:
         return why, FIX_CREDENTIALS
@@ -201,6 +203,8 @@ def explain(exc: BaseException) -> tuple[str, str]:
         return f"cannot reach AWS ({_short(str(exc))})", FIX_NETWORK
     if isinstance(exc, ResponseParserError):
         return "AWS answered with a page that is not the API's format", FIX_LATER
+    if isinstance(exc, UnicodeError):
+        return "AWS answered with bytes that are not text", FIX_LATER
     if isinstance(exc, (UnreadableError, PaginationError)):
         return f"AWS's answer could not be read: {_short(str(exc))}", FIX_LATER
     if isinstance(exc, OutOfTimeError):

@@ -40,7 +40,6 @@ class Clients:
     kms: Any = None
     s3: Any = None
     cloudtrail: Any = None
-    sagemaker: Any = None
 
     budget: Budget | None = None
 
@@ -55,8 +54,8 @@ class Clients:
         timeouts = {k: v for k, v in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s))
                     if v is not None}
         made = session_clients(region, {"ec2": "ec2", "sts": "sts", "quotas": "service-quotas",
-                                        "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail",
-                                        "sagemaker": "sagemaker"}, budget, **timeouts)
+                                        "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail"},
+                               budget, **timeouts)
         return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"], budget=budget, **made)
 
 

@@ -8,8 +8,15 @@ Each check is one question asked of the account with boto3:
 - the On-Demand vCPU quota covers the planned instances (ParallelCluster never checks this);
 - Capacity Block offerings, or existing reservations, exist for the planned UltraServers;
 - KMS, S3 and every interface endpoint service the factory uses exist in the region;
-- the VPC's extra address blocks fit the CIDR-blocks-per-VPC quota;
-- the Bedrock models the forecast serves are offered in the region (in-region ids only).
+- the VPC's extra address blocks fit the CIDR-blocks-per-VPC quota, its subnets the Subnets-per-VPC quota;
+- the Bedrock models the forecast serves are offered in the region (in-region ids only), and sold as
+  provisioned throughput under the id given (a context-length variant such as ``...:128k``);
+- SageMaker knows the endpoint instance type (botocore's API model) and its endpoint quota covers it;
+- Capacity Blocks stay within EC2's limits (64 instances a block, 256 an account, 8 weeks ahead);
+- capacityType existing: every supplied reservation id exists and fits its pod group (instance type,
+  zone, count, state, end date).
+
+Every call goes through infra/aws.py: a failure is "could not check", never a traceback or a false finding.
 """
 
 from __future__ import annotations
@@ -61,8 +68,11 @@ def _instance_type(clients: Clients, itype: str) -> dict[str, Any] | None:
     return dict(found[0])
 
 
-def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, forecast_region: str) -> Result:
+def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, forecast_region: str,
+              now: dt.datetime | None = None) -> Result:
+    """Every check, in order; ``now`` (UTC) is for tests of date rules (Capacity Block lead time, end dates)."""
     bp, region, itype = blueprint, clients.region, blueprint.instance_type
+    now = now or dt.datetime.now(dt.UTC)
     zones = list(settings.site.zones)
 
     def region_allowed() -> Iterator[Finding]:
@@ -145,18 +155,10 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
 
     def capacity() -> Iterator[Finding]:
         if bp.capacity_type == "capacity-block":
-            sizes = sorted({g.instances for g in bp.pod_groups})
-            start = dt.datetime(bp.build_year, 1, 1, tzinfo=dt.UTC)
-            for n in sizes:
-                offers = clients.ec2_capacity.describe_capacity_block_offerings(
-                    InstanceType=itype, InstanceCount=n, CapacityDurationHours=CAPACITY_BLOCK_HOURS,
-                    StartDateRange=start, EndDateRange=start + dt.timedelta(days=364))
-                if not need(offers, "CapacityBlockOfferings"):
-                    yield Finding("capacity", BLOCKING, f"no Capacity Block offering for {n} x {itype} "
-                                  f"({CAPACITY_BLOCK_HOURS} h) in {bp.build_year}",
-                                  "ask AWS for capacity, shift buildYear, or use capacityType reservation")
-                else:
-                    yield Finding("capacity", OK, f"Capacity Block offerings exist for {n} x {itype}")
+            yield from capacity_blocks(settings, bp, clients, now)
+        elif bp.capacity_type == "existing":
+            yield Finding("capacity", OK, f"capacity is contracted: {len(settings.capacity_reservation_ids)} "
+                          "reservation id(s) supplied (checked one by one under capacity-ids)")
         elif bp.capacity_type == "reservation":
             found = pages(clients.ec2_capacity, "describe_capacity_reservations", "CapacityReservations",
                           Filters=[{"Name": "instance-type", "Values": [itype]},
@@ -210,6 +212,178 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
     checks = [Check("region", region_allowed), Check("account", account_allowed),
               Check("instance-type-offered", type_offered), Check("efa", efa_matches), Check("quota", quota_covers),
               Check("capacity", capacity), Check("services", services_exist), Check("vpc-cidr-blocks", vpc_blocks),
-              Check("bedrock-models", bedrock_models)]
+              Check("bedrock-models", bedrock_models),
+              Check("capacity-ids", lambda: reservation_ids(settings, bp, clients, now)),
+              Check("subnets-per-vpc", lambda: subnets_per_vpc(bp, clients)),
+              Check("bedrock-provisioned", lambda: bedrock_provisioned(bp, clients)),
+              Check("sagemaker", lambda: sagemaker_endpoints(bp, clients))]
     return run_checks(checks, clients.budget)
 
+
+
+# -- issue 11: capacity handed over by id, Capacity Block limits, subnets, Bedrock PT, SageMaker ---------------
+BLOCK_MAX_INSTANCES = 64  # per Capacity Block (EC2 User Guide, Capacity Blocks; docs/sources/aws-iac-notes.md)
+ACCOUNT_BLOCK_MAX_INSTANCES = 256  # across an account's Capacity Blocks
+BLOCK_LEAD = dt.timedelta(weeks=8)  # a block starts at most 8 weeks ahead
+SUBNETS_QUOTA, SUBNETS_DEFAULT = "Subnets per VPC", 200.0
+USABLE_STATES = {"active", "scheduled", "payment-pending"}
+SAGEMAKER_TYPES_SHAPE = "ProductionVariantInstanceType"
+
+
+def capacity_blocks(settings: StackSettings, bp: Blueprint, clients: Clients, now: dt.datetime) -> Iterator[Finding]:
+    """Capacity Block limits (64 per block, 256 per account, 8 weeks ahead), then offerings when no ids."""
+    itype, groups = bp.instance_type, bp.pod_groups
+    big = [g for g in groups if g.instances > BLOCK_MAX_INSTANCES]
+    if big:
+        yield Finding("capacity", BLOCKING, f"{len(big)} pod group(s) need more than {BLOCK_MAX_INSTANCES} instances "
+                      f"(e.g. {big[0].name}: {big[0].instances}); a Capacity Block holds at most "
+                      f"{BLOCK_MAX_INSTANCES}", "lower domainsPerGroup so that each pod group fits one block")
+    if bp.instances_built > ACCOUNT_BLOCK_MAX_INSTANCES:
+        yield Finding("capacity", BLOCKING, f"the plan needs {bp.instances_built:,} instances in Capacity Blocks; "
+                      f"an account holds at most {ACCOUNT_BLOCK_MAX_INSTANCES} across its blocks",
+                      "use capacityType existing with reservations agreed with AWS, or ask AWS to raise the limit")
+    if big or bp.instances_built > ACCOUNT_BLOCK_MAX_INSTANCES or settings.capacity_reservation_ids:
+        return  # bought blocks are checked by id under capacity-ids
+    start = max(now, dt.datetime(bp.build_year, 1, 1, tzinfo=dt.UTC))
+    if start > now + BLOCK_LEAD:
+        yield Finding("capacity", WARNING, f"the build year {bp.build_year} starts more than 8 weeks from now; "
+                      "Capacity Blocks are offered at most 8 weeks ahead, so none can be checked yet",
+                      f"rerun preflight after {(start - BLOCK_LEAD).date()} to see the offerings")
+        return
+    for n in sorted({g.instances for g in groups}):
+        offers = need(clients.ec2_capacity.describe_capacity_block_offerings(
+            InstanceType=itype, InstanceCount=n, CapacityDurationHours=CAPACITY_BLOCK_HOURS,
+            StartDateRange=start, EndDateRange=now + BLOCK_LEAD), "CapacityBlockOfferings")
+        if offers:
+            yield Finding("capacity", OK, f"Capacity Block offerings exist for {n} x {itype}")
+        else:
+            yield Finding("capacity", BLOCKING, f"no Capacity Block offering for {n} x {itype} "
+                          f"({CAPACITY_BLOCK_HOURS} h) in the next 8 weeks",
+                          "ask AWS for capacity, or use capacityType existing with contracted reservations")
+
+
+def _reservations(clients: Clients, ids: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """The supplied reservations EC2 knows, by id (one call per 100 ids; one by one if an id is unknown)."""
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), 100):
+        part = list(ids[start:start + 100])
+        try:
+            rows = pages(clients.ec2_capacity, "describe_capacity_reservations", "CapacityReservations",
+                         CapacityReservationIds=part)
+        except Exception as exc:
+            if not error_code(exc).startswith("InvalidCapacityReservationId"):
+                raise
+            rows = []
+            for cr in part:  # which ones are unknown: EC2 refuses the whole call for one of them
+                try:
+                    rows += pages(clients.ec2_capacity, "describe_capacity_reservations", "CapacityReservations",
+                                  CapacityReservationIds=[cr])
+                except Exception as one:
+                    if not error_code(one).startswith("InvalidCapacityReservationId"):
+                        raise
+        found.update({str(need(r, "CapacityReservationId")): r for r in rows})
+    return found
+
+
+def _reservation_problems(r: dict[str, Any] | None, bp: Blueprint, instances: int, zone: str | None,
+                          now: dt.datetime) -> list[str]:
+    """What is wrong with one reservation for one pod group (empty: it fits)."""
+    if r is None:
+        return ["does not exist in this account and region"]
+    problems = []
+    if need(r, "InstanceType") != bp.instance_type:
+        problems.append(f"is for {r['InstanceType']}, the pods use {bp.instance_type}")
+    if zone and r.get("AvailabilityZone") != zone:
+        problems.append(f"is in {r.get('AvailabilityZone')}, the pod group in {zone}")
+    if int(need(r, "TotalInstanceCount")) < instances:
+        problems.append(f"holds {r['TotalInstanceCount']} instances, the pod group needs {instances}")
+    if need(r, "State") not in USABLE_STATES:
+        problems.append(f"is {r['State']}")
+    end = r.get("EndDate")
+    if isinstance(end, dt.datetime) and end <= now:
+        problems.append(f"ended on {end.date()}")
+    return problems
+
+
+def reservation_ids(settings: StackSettings, bp: Blueprint, clients: Clients, now: dt.datetime) -> Iterator[Finding]:
+    """capacityType existing (or bought blocks): one reservation id per pod group, each existing and fitting."""
+    ids = settings.capacity_reservation_ids
+    if bp.capacity_type not in ("existing", "capacity-block") or (bp.capacity_type == "capacity-block" and not ids):
+        return
+    key = "sovereign-ai-factory:capacityReservationIds"
+    if len(ids) < len(bp.pod_groups):
+        yield Finding("capacity-ids", BLOCKING, f"{len(bp.pod_groups)} pod groups but {len(ids)} reservation id(s)",
+                      f"set {key} to one id per pod group, in group order (the ids AWS handed over)")
+        if not ids:
+            return
+    found = _reservations(clients, ids)
+    zones = settings.site.zones
+    bad = 0
+    for g, cr in zip(bp.pod_groups, ids, strict=False):
+        zone = zones[g.zone_index] if g.zone_index < len(zones) else None
+        problems = _reservation_problems(found.get(cr), bp, g.instances, zone, now)
+        if problems:
+            bad += 1
+            yield Finding("capacity-ids", BLOCKING, f"{g.name}: {cr} {'; '.join(problems)}",
+                          f"check {key} against `aws ec2 describe-capacity-reservations` (or ask AWS)")
+    if not bad:
+        yield Finding("capacity-ids", OK, f"{min(len(ids), len(bp.pod_groups))} reservation(s) match their pod "
+                      f"groups: {bp.instance_type}, zone, count, state and dates")
+
+
+def subnets_per_vpc(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
+    """One subnet per pod group plus one service subnet per zone, within the Subnets-per-VPC quota."""
+    subnets = len(bp.pod_groups) + len(bp.service_subnets)
+    listed = _quota(clients, "vpc", SUBNETS_QUOTA)
+    quota, source = (listed, "") if listed is not None else (SUBNETS_DEFAULT, " (AWS's default: not listed)")
+    if subnets > quota:
+        yield Finding("subnets-per-vpc", BLOCKING, f"the plan needs {subnets} subnets in one VPC; the quota is "
+                      f"{quota:.0f}{source}", f"raise '{SUBNETS_QUOTA}' to {subnets} in Service Quotas")
+    else:
+        yield Finding("subnets-per-vpc", OK, f"{subnets} subnets within the quota of {quota:.0f}{source}")
+
+
+def bedrock_provisioned(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
+    """Provisioned throughput needs a model id (a context-length variant) that Bedrock sells as PROVISIONED."""
+    if not bp.bedrock:
+        return
+    models = need(clients.bedrock.list_foundation_models(byInferenceType="PROVISIONED"), "modelSummaries")
+    offered = {need(m, "modelId") for m in models if "PROVISIONED" in (m.get("inferenceTypesSupported") or [])}
+    for b in bp.bedrock:
+        if b.model_id in offered:
+            yield Finding("bedrock-provisioned", OK, f"{b.workload}: {b.model_id} is sold as provisioned throughput")
+            continue
+        variants = sorted(m for m in offered if m.startswith(b.model_id + ":"))
+        hint = f"use a context-length variant id: {', '.join(variants[:4])}" if variants else \
+            "serve it on the pods, or pick a model Bedrock sells as provisioned throughput in this region"
+        yield Finding("bedrock-provisioned", BLOCKING, f"{b.workload}: {b.model_id} is not sold as provisioned "
+                      "throughput in this region", hint)
+
+
+def sagemaker_instance_type(bp: Blueprint) -> str:
+    """The SageMaker instance type of the pods' EC2 type (the program's rule: ``ml.`` + the EC2 name)."""
+    return f"ml.{bp.instance_type}"
+
+
+def sagemaker_endpoints(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
+    """The endpoint instance type exists in SageMaker's API, and the endpoint quota covers the instances."""
+    if not bp.sagemaker:
+        return
+    import botocore.session
+
+    mltype = sagemaker_instance_type(bp)
+    allowed = botocore.session.get_session().get_service_model("sagemaker").shape_for(SAGEMAKER_TYPES_SHAPE).enum
+    if mltype not in allowed:
+        near = sorted(t for t in allowed if t.split(".")[1][:3] == mltype.split(".")[1][:3])[:4]
+        yield Finding("sagemaker", BLOCKING, f"{mltype} is not a SageMaker instance type"
+                      f"{' (the API knows ' + ', '.join(near) + ')' if near else ''}",
+                      "serve these workloads on the pods, or set an instance type SageMaker offers")
+        return
+    wanted = sum(s.instances for s in bp.sagemaker)
+    name = f"{mltype} for endpoint usage"
+    have = _quota(clients, "sagemaker", name)
+    if have is None or have < wanted:
+        yield Finding("sagemaker", BLOCKING, f"'{name}' is {0 if have is None else have:.0f}; the endpoints need "
+                      f"{wanted}", f"request '{name}' of at least {wanted} in Service Quotas")
+    else:
+        yield Finding("sagemaker", OK, f"'{name}' {have:.0f} covers {wanted} endpoint instance(s)")

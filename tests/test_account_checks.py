@@ -29,6 +29,7 @@ from infra.verify import verify
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"  # moto's account
+BASE_MODEL = "meta.llama3-3-70b-instruct-v1:0"  # the on-demand id; provisioned throughput needs a variant
 FORECAST = {
     "name": "verify test", "site": {"name": "dc", "region": REGION, "pue": 1.2, "electricity_usd_per_mwh": 90},
     "horizon": {"start_year": 2027, "years": 2}, "platforms": ["trn2"], "provision_percentile": 90,
@@ -39,7 +40,7 @@ FORECAST = {
          "demand": {"unit": "requests_per_s", "base": 20, "growth": 0.3, "uncertainty": {"sigma": 0.1}}},
         {"name": "assistant", "application": "chatbot", "kind": "llm_inference", "model": "llama3.3-70b",
          "precision": "fp8", "input_tokens": 1000, "output_tokens": 300,
-         "serving": {"target": "bedrock", "model_id": "meta.llama3-3-70b-instruct-v1:0", "model_units": 1},
+         "serving": {"target": "bedrock", "model_id": f"{BASE_MODEL}:128k", "model_units": 1},
          "demand": {"unit": "requests_per_s", "base": 1, "growth": 0.1, "uncertainty": {"sigma": 0.1}}},
     ],
 }
@@ -77,9 +78,27 @@ def quota(name: str, value: float, code: str) -> dict:
             "GlobalQuota": False}
 
 
+def model(m: str, inference=("ON_DEMAND",)) -> dict:
+    return {"modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/{m}", "modelId": m, "modelName": m,
+            "providerName": "Meta", "inputModalities": ["TEXT"], "outputModalities": ["TEXT"],
+            "responseStreamingSupported": True, "customizationsSupported": [], "inferenceTypesSupported":
+            list(inference), "modelLifecycle": {"status": "ACTIVE"}}
+
+
+def reservation(cr: str, count: int, *, itype: str = "trn2.48xlarge", zone: str = f"{REGION}a",
+                state: str = "active", end: dt.datetime | None = None) -> dict:
+    return {"CapacityReservationId": cr, "InstanceType": itype, "AvailabilityZone": zone, "TotalInstanceCount": count,
+            "AvailableInstanceCount": count, "State": state, "InstanceMatchCriteria": "targeted",
+            **({"EndDate": end, "EndDateType": "limited"} if end else {})}
+
+
 def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserved: int = 0,
-            models=("meta.llama3-3-70b-instruct-v1:0",), efa_per_instance: int = 16, instance_ids=()) -> Clients:
-    """offerings=None: the stack reserves capacity (reservations stubbed); a number: Capacity Blocks."""
+            models=(BASE_MODEL, f"{BASE_MODEL}:128k"), efa_per_instance: int = 16, instance_ids=(),
+            subnets_quota: float = 200, provisioned=None, reservations=None) -> Clients:
+    """offerings=None: the stack reserves capacity (reservations stubbed); a number: Capacity Blocks.
+
+    reservations: the answer to DescribeCapacityReservations by id (capacityType existing), or an error code.
+    provisioned: the model ids Bedrock sells as PROVISIONED (default: variants of ``models`` with :128k)."""
     s = boto3.Session(region_name=REGION)
     c = Clients(region=REGION, ec2=s.client("ec2"), sts=s.client("sts"), kms=s.client("kms"), s3=s.client("s3"),
                 cloudtrail=s.client("cloudtrail"))
@@ -88,12 +107,18 @@ def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserve
     q = Stubber(c.quotas)
     q.add_response("list_service_quotas", {"Quotas": [quota("Running On-Demand Trn instances", trn_vcpus, "ec2")]})
     q.add_response("list_service_quotas", {"Quotas": [quota("IPv4 CIDR blocks per VPC", 5, "vpc")]})
+    q.add_response("list_service_quotas", {"Quotas": [quota("Subnets per VPC", subnets_quota, "vpc")]})
     q.activate()
     # STUBBED: moto has no capacity reservations or Capacity Block offerings
     c.ec2_capacity = s.client("ec2")
     cap = Stubber(c.ec2_capacity)
     start = dt.datetime(2027, 3, 1, tzinfo=dt.UTC)
-    if offerings is None:
+    if isinstance(reservations, str):  # EC2 refuses the call for all ids, then preflight asks id by id
+        for _ in range(2):
+            cap.add_client_error("describe_capacity_reservations", service_error_code=reservations)
+    elif reservations is not None:
+        cap.add_response("describe_capacity_reservations", {"CapacityReservations": reservations})
+    elif offerings is None:
         cap.add_response("describe_capacity_reservations", {"CapacityReservations": [
             {"CapacityReservationId": "cr-0123456789abcdef0", "InstanceType": "trn2.48xlarge",
              "AvailabilityZone": f"{REGION}a", "TotalInstanceCount": reserved, "AvailableInstanceCount": reserved,
@@ -108,11 +133,10 @@ def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserve
     # STUBBED: moto has no Bedrock foundation models
     c.bedrock = s.client("bedrock")
     b = Stubber(c.bedrock)
-    b.add_response("list_foundation_models", {"modelSummaries": [
-        {"modelArn": f"arn:aws:bedrock:{REGION}::foundation-model/{m}", "modelId": m, "modelName": m,
-         "providerName": "Meta", "inputModalities": ["TEXT"], "outputModalities": ["TEXT"],
-         "responseStreamingSupported": True, "customizationsSupported": [], "inferenceTypesSupported": ["PROVISIONED"],
-         "modelLifecycle": {"status": "ACTIVE"}} for m in models]})
+    b.add_response("list_foundation_models", {"modelSummaries": [model(m) for m in models]})
+    sold = [m for m in models if m.endswith("k")] if provisioned is None else provisioned
+    b.add_response("list_foundation_models", {"modelSummaries": [model(m, ("PROVISIONED",)) for m in sold]},
+                   {"byInferenceType": "PROVISIONED"})
     b.activate()
     # STUBBED: moto does not keep network-interface types (efa / efa-only)
     c.ec2_interfaces = s.client("ec2")
@@ -175,7 +199,118 @@ def test_preflight_finds_an_account_not_allowed(aws, stack):
 def test_preflight_finds_a_bedrock_model_missing(aws, stack):
     settings, bp = stack()
     found = blocking(preflight(settings, bp, clients(models=("amazon.nova-pro-v1:0",)), REGION))
-    assert "meta.llama3-3-70b-instruct-v1:0 is not offered" in found["bedrock-models"]
+    assert f"{BASE_MODEL}:128k is not offered" in found["bedrock-models"]
+
+
+def test_preflight_bedrock_provisioned_throughput_needs_a_variant_id(aws, stack, tmp_path):
+    doc = json.loads(json.dumps(FORECAST))
+    doc["workloads"][1]["serving"]["model_id"] = BASE_MODEL  # the on-demand id
+    path = tmp_path / "base.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    settings, bp = stack(forecast=str(path))
+    found = blocking(preflight(settings, bp, clients(), REGION))
+    assert f"{BASE_MODEL} is not sold as provisioned throughput" in found["bedrock-provisioned"]
+    fix = next(f.fix for f in preflight(settings, bp, clients(), REGION).findings if f.check == "bedrock-provisioned")
+    assert f"{BASE_MODEL}:128k" in fix
+
+
+def test_preflight_bedrock_model_not_sold_provisioned(aws, stack):
+    settings, bp = stack()
+    found = blocking(preflight(settings, bp, clients(provisioned=[]), REGION))
+    assert "is not sold as provisioned throughput" in found["bedrock-provisioned"]
+
+
+def test_preflight_subnets_per_vpc_quota(aws, stack):
+    settings, bp = stack()
+    need = len(bp.pod_groups) + len(bp.service_subnets)
+    found = blocking(preflight(settings, bp, clients(subnets_quota=need - 1), REGION))
+    assert f"needs {need} subnets in one VPC; the quota is {need - 1}" in found["subnets-per-vpc"]
+
+
+NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+def test_preflight_capacity_block_limits(aws, stack):
+    settings, bp = stack(capacityType="capacity-block")
+    too_big = replace(bp, pod_groups=tuple(replace(g, instances=80) for g in bp.pod_groups))
+    found = blocking(preflight(settings, too_big, clients(offerings=1), REGION, now=NOW))
+    assert "a Capacity Block holds at most 64" in found["capacity"]
+    many = replace(bp, pod_groups=tuple(replace(g, instances=64) for g in bp.pod_groups) * 5)
+    assert many.instances_built > 256
+    found = blocking(preflight(settings, many, clients(offerings=1), REGION, now=NOW))
+    assert "an account holds at most 256" in found["capacity"]
+
+
+def test_preflight_capacity_blocks_only_8_weeks_ahead(aws, stack):
+    settings, bp = stack(capacityType="capacity-block")
+    result = preflight(settings, bp, clients(offerings=0), REGION, now=dt.datetime(2026, 6, 1, tzinfo=dt.UTC))
+    capacity = [f for f in result.findings if f.check == "capacity"]
+    assert capacity[0].severity == "warning" and "at most 8 weeks ahead" in capacity[0].message
+
+
+def _existing(stack, n):
+    ids = [f"cr-0a1b2c3d4e5f6{k:04x}" for k in range(n)]
+    settings, bp = stack(capacityType="existing", capacityReservationIds=ids,
+                         site={"kind": "region", "zones": [f"{REGION}a", f"{REGION}b", f"{REGION}c"]})
+    return settings, bp, ids
+
+
+def test_preflight_existing_reservations_that_fit(aws, stack):
+    settings, bp, ids = _existing(stack, 1)
+    g = bp.pod_groups[0]
+    rows = [reservation(ids[0], g.instances, zone=f"{REGION}{'abc'[g.zone_index]}")]
+    result = preflight(settings, bp, clients(reservations=rows), REGION, now=NOW)
+    ok = [f for f in result.findings if f.check == "capacity-ids"]
+    assert [f.severity for f in ok] == ["ok"], result.render("")
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    ({"itype": "p5.48xlarge"}, "is for p5.48xlarge"),
+    ({"zone": f"{REGION}c"}, "is in us-east-2c"),
+    ({"count": 1}, "holds 1 instances"),
+    ({"state": "expired"}, "is expired"),
+    ({"end": dt.datetime(2026, 11, 1, tzinfo=dt.UTC)}, "ended on 2026-11-01"),
+])
+def test_preflight_existing_reservation_mismatch(aws, stack, change, expected):
+    settings, bp, ids = _existing(stack, 1)
+    g = bp.pod_groups[0]
+    args = {"itype": "trn2.48xlarge", "zone": f"{REGION}a", "count": g.instances, "state": "active", "end": None,
+            **change}
+    count = args.pop("count")
+    rows = [reservation(ids[0], count, **args)]
+    found = blocking(preflight(settings, bp, clients(reservations=rows), REGION, now=NOW))
+    assert expected in found["capacity-ids"]
+
+
+def test_preflight_existing_reservation_unknown_id(aws, stack):
+    settings, bp, ids = _existing(stack, 1)
+    found = blocking(preflight(settings, bp, clients(reservations="InvalidCapacityReservationId.NotFound"), REGION,
+                               now=NOW))
+    assert "does not exist in this account and region" in found["capacity-ids"]
+
+
+def test_preflight_existing_without_enough_ids(aws, stack):
+    settings, bp = stack(capacityType="existing")
+    found = blocking(preflight(settings, bp, clients(), REGION, now=NOW))
+    assert f"{len(bp.pod_groups)} pod groups but 0 reservation id(s)" in found["capacity-ids"]
+
+
+def test_sagemaker_instance_types_come_from_the_api_model():
+    from types import SimpleNamespace
+
+    from infra.preflight import sagemaker_endpoints
+
+    def bp(itype: str):
+        return SimpleNamespace(instance_type=itype, sagemaker=[SimpleNamespace(instances=2)])
+
+    found = list(sagemaker_endpoints(bp("trn3p.48xlarge"), Clients(region=REGION)))
+    assert found[0].severity == BLOCKING and "ml.trn3p.48xlarge is not a SageMaker instance type" in found[0].message
+    quotas = boto3.client("service-quotas", region_name=REGION)
+    with Stubber(quotas) as q:
+        q.add_response("list_service_quotas", {"Quotas": [quota("ml.trn2.48xlarge for endpoint usage", 1,
+                                                                "sagemaker")]})
+        found = list(sagemaker_endpoints(bp("trn2.48xlarge"), Clients(region=REGION, quotas=quotas)))
+    assert "'ml.trn2.48xlarge for endpoint usage' is 1; the endpoints need 2" in found[0].message
 
 
 # -- verify ----------------------------------------------------------------------------------------
