@@ -224,6 +224,9 @@ def summary(m: Manifest) -> str:
         BANNER,
         f"stack {m.settings.stack} in {m.settings.region}: {bp.platform.name}, build year {bp.build_year} "
         f"(cumulative capacity), capacity type {bp.capacity_type}",
+        *([] if m.settings.platform_given else
+          [f"platform {bp.platform.id}: the plan's recommendation ({m.plan['recommendation']['reason']}); "
+           "set the stack's platform to build another"]),
         f"plan at P{m.plan['forecast']['provision_percentile']:g}: {head['domains']:,.0f} {bp.platform.domain_name}s, "
         f"{head['accelerators']:,.0f} accelerators, {head['facility_power_mw']:,.1f} MW facility, "
         f"{head['hbm_provisioned_tb']:,.0f} TB HBM"

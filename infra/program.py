@@ -31,12 +31,10 @@ def resolve_path(path: str) -> Path:
     return ROOT / p
 
 
-def default_platform(settings: StackSettings, forecast: Forecast) -> str:
-    """THE place the stack's platform default is decided when the stack does not set ``platform``.
-
-    Today: the settings' default (trn3). The lead wires the plan's recommendation in here at merge.
-    """
-    return settings.platform
+def default_platform(plan: dict[str, Any]) -> str:
+    """THE place the stack's platform default is decided when the stack does not set ``platform``:
+    the plan's recommendation (sizing.recommendation), so `pulumi up` builds what the report recommends."""
+    return str(plan["recommendation"]["platform"])
 
 
 def plan_sampling(settings: StackSettings, forecast: Forecast) -> tuple[int, int]:
@@ -60,11 +58,13 @@ def prepare(settings: StackSettings, source: str = "stack config",
             forecast = replace(forecast, provision_percentile=settings.percentile)
     else:
         forecast, plan = sized
-    if not settings.platform_given:
-        settings = replace(settings, platform=default_platform(settings, forecast))
     if sized is None:
         samples, seed = plan_sampling(settings, forecast)
-        plan = make_plan(forecast, platforms=[settings.platform], samples=samples, seed=seed)
+        # unset platform: size every platform the forecast compares and build the recommended one
+        compared = [settings.platform] if settings.platform_given else list(forecast.platforms)
+        plan = make_plan(forecast, platforms=compared, samples=samples, seed=seed)
+    if not settings.platform_given:
+        settings = replace(settings, platform=default_platform(plan))
     return forecast, plan, make_blueprint(forecast, plan, settings, load_catalog(), source)
 
 
