@@ -268,3 +268,19 @@ def test_pulumi_up_refuses_before_creating_anything(monkeypatch):
     with pytest.raises(pulumi.RunError) as info:
         program.main()
     assert f"{PROJECT}:instanceType" in str(info.value) and "placeholder" in str(info.value) and not created
+
+
+def test_ai_factory_region_codes_and_site_kinds():
+    base = {f"{PROJECT}:forecast": "f.yaml", "aws:region": "eu-aif-1"}
+    s = parse_settings({**base, f"{PROJECT}:site": {"kind": "ai-factory", "zones": ["eu-aif-1a"]}}, "t")
+    assert s.region == "eu-aif-1" and s.capacity_type == "existing"  # a private region code, contracted capacity
+    with pytest.raises(InputError) as info:  # the same code for a public-region stack is unknown
+        parse_settings(base, "t")
+    assert info.value.path == "aws:region" and "ai-factory" in info.value.message
+    with pytest.raises(InputError) as info:
+        parse_settings({**base, f"{PROJECT}:site": {"kind": "ai-factory"},
+                        f"{PROJECT}:allowedRegions": ["eu-aif-1", "eu-central-1"]}, "t")
+    assert info.value.path == f"{PROJECT}:allowedRegions"
+    with pytest.raises(InputError) as info:
+        parse_settings({**base, f"{PROJECT}:site": {"kind": "local-zone"}}, "t")
+    assert "dedicated-local-zone" in info.value.message and info.value.path == f"{PROJECT}:site.kind"

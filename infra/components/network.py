@@ -143,6 +143,33 @@ class Network(pulumi.ComponentResource):
                 opts=child(self))
         s3_prefix_list = self.endpoints["s3"].prefix_list_id
 
+        self._security_groups(name, bp, cidrs, s3_prefix_list)
+
+        service_ids = [s.id for s in self.service_subnets]
+        for service in INTERFACE_ENDPOINTS:
+            found = aws.ec2.get_vpc_endpoint_service_output(service=service, service_type="Interface",
+                                                            opts=pulumi.InvokeOptions(parent=self))
+            # only the zones the service is offered in
+            subnets = pulumi.Output.all(found.availability_zones, service_zones, *service_ids).apply(
+                lambda v: [sid for z, sid in zip(v[1], v[2:], strict=False) if not v[0] or z in v[0]])
+            self.endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id, service_name=found.service_name,
+                vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnets,
+                security_group_ids=[self.endpoint_sg.id], policy=policy(service), opts=child(self))
+
+        self._flow_logs(name, bp, args)
+        self.register_outputs({
+            "vpc_id": self.vpc.id,
+            "service_subnet_ids": service_ids,
+            "pod_subnet_ids": {k: v.id for k, v in self.pod_subnets.items()},
+            "efa_security_group_id": self.efa_sg.id,
+            "endpoints": {k: v.id for k, v in self.endpoints.items()},
+        })
+
+    def _security_groups(self, name: str, bp: Blueprint, cidrs: list[str],
+                         s3_prefix_list: pulumi.Output[str]) -> None:
+        """EFA pods, SageMaker, and interface endpoints: all traffic within a group, HTTPS to the endpoints
+        and to S3 through the gateway endpoint's prefix list, nothing else."""
         # EFA traffic is neither IPv4 nor IPv6: it needs an all-protocol rule to and from the group itself.
         # S3 (datasets, checkpoints, ECR layers) is reached through the gateway endpoint's prefix list.
         self.efa_sg = aws.ec2.SecurityGroup(
@@ -176,18 +203,8 @@ class Network(pulumi.ComponentResource):
                       "description": "HTTPS from the factory"}],
             egress=[], tags={"Name": f"{bp.name}-endpoints"}, opts=child(self))
 
-        service_ids = [s.id for s in self.service_subnets]
-        for service in INTERFACE_ENDPOINTS:
-            found = aws.ec2.get_vpc_endpoint_service_output(service=service, service_type="Interface",
-                                                            opts=pulumi.InvokeOptions(parent=self))
-            # only the zones the service is offered in
-            subnets = pulumi.Output.all(found.availability_zones, service_zones, *service_ids).apply(
-                lambda v: [sid for z, sid in zip(v[1], v[2:], strict=False) if not v[0] or z in v[0]])
-            self.endpoints[service] = aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id, service_name=found.service_name,
-                vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnets,
-                security_group_ids=[self.endpoint_sg.id], policy=policy(service), opts=child(self))
-
+    def _flow_logs(self, name: str, bp: Blueprint, args: NetworkArgs) -> None:
+        """VPC flow logs to a log group encrypted with the factory key."""
         flow_group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/{bp.name}/vpc-flow-logs",
                                              retention_in_days=365, kms_key_id=args.kms_key_arn, opts=child(self))
         flow_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume_role_policy(
@@ -199,10 +216,3 @@ class Network(pulumi.ComponentResource):
         self.flow_log = aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL",
                                         log_destination_type="cloud-watch-logs", log_destination=flow_group.arn,
                                         iam_role_arn=flow_role.arn, max_aggregation_interval=60, opts=child(self))
-        self.register_outputs({
-            "vpc_id": self.vpc.id,
-            "service_subnet_ids": service_ids,
-            "pod_subnet_ids": {k: v.id for k, v in self.pod_subnets.items()},
-            "efa_security_group_id": self.efa_sg.id,
-            "endpoints": {k: v.id for k, v in self.endpoints.items()},
-        })
