@@ -44,6 +44,10 @@ CHECKPOINTS_KEPT = 2
 BYTES_PER_DATASET_TOKEN = 4
 
 
+# Amazon VPC default quotas (Service Quotas names, VPC User Guide "Amazon VPC quotas"): adjustable
+VPC_QUOTAS = {"Subnets per VPC": 200, "IPv4 CIDR blocks per VPC": 5}
+
+
 @dataclass(frozen=True)
 class PodGroup:
     """A group of scale-up domains in one AZ and subnet: one capacity, placement, template, ASG."""
@@ -114,6 +118,12 @@ class Blueprint:
     @property
     def instances_built(self) -> int:
         return sum(g.instances for g in self.pod_groups)
+
+    def vpc_quota_needs(self) -> dict[str, tuple[int, int]]:
+        """Quota name -> (what this build needs, AWS's default): preflight names each quota to raise."""
+        subnets = len(self.service_subnets) + len(self.pod_groups) + (1 if self.fabric_subnet else 0)
+        need = {"Subnets per VPC": subnets, "IPv4 CIDR blocks per VPC": len(self.vpc_blocks)}
+        return {k: (v, VPC_QUOTAS[k]) for k, v in need.items()}
 
 
 def _year(plan_years: list[int], requested: int, source: str) -> int:
@@ -266,6 +276,10 @@ def make_blueprint(forecast: Forecast, plan: dict[str, Any], settings: StackSett
         raise InputError(source, "sovereign-ai-factory:platform",
                          f"{pid!r} is not in the plan; sized platforms: {', '.join(plan['platforms'])}")
     platform = catalog.platforms[pid]
+    if settings.site.kind == "outpost" and platform.instances_per_domain > 1:
+        raise InputError(source, "sovereign-ai-factory:site.kind",
+                         f"Outposts do not offer {platform.domain_name}s ({platform.name}): use an AWS AI Factory "
+                         "(site.kind ai-factory), a region, or a single-instance platform (e.g. b200_hgx)")
     pp = plan["platforms"][pid]
     years = [int(y) for y in pp["years"]]
     build = _year(years, settings.build_year, source)

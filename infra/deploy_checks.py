@@ -48,8 +48,8 @@ def _capacity(settings: StackSettings, bp: Blueprint) -> list[Refusal]:
     kind = bp.capacity_type
     out = []
     if kind in ("existing", "capacity-block") and len(settings.capacity_reservation_ids) != len(bp.pod_groups):
-        sizes = ", ".join(f"{g.name}: {g.instances} x {bp.instance_type} in pod zone {g.zone_index}"
-                          for g in bp.pod_groups)
+        sizes = ", ".join(f"{g.name}: {g.instances} x {bp.instance_type} ({g.domains} {bp.platform.domain_name}s) "
+                          f"in pod zone {g.zone_index}" for g in bp.pod_groups)
         out.append(Refusal(key, f"capacityType {kind} consumes one reservation id per pod group: "
                            f"{len(settings.capacity_reservation_ids)} given, {len(bp.pod_groups)} groups ({sizes})"))
     if kind == "capacity-block":
@@ -61,9 +61,10 @@ def _capacity(settings: StackSettings, bp: Blueprint) -> list[Refusal]:
             out.append(Refusal(f"{PROJECT}:capacityType", f"an account holds at most {CAPACITY_BLOCK_ACCOUNT_MAX} "
                                f"Capacity Block instances; the plan builds {bp.instances_built:,}: use existing "
                                "(contracted reservations) or several accounts"))
-    if kind == "reservation" and is_ultraserver(bp):
+    if kind in ("reservation", "on-demand") and is_ultraserver(bp):
+        what = "On-Demand Capacity Reservations" if kind == "reservation" else "On-Demand instances"
         out.append(Refusal(f"{PROJECT}:capacityType", f"{bp.platform.domain_name} capacity ({bp.instance_type}) is "
-                           "sold as UltraServer Capacity Blocks, not On-Demand Capacity Reservations: use "
+                           f"sold as UltraServer Capacity Blocks or contracted capacity, not {what}: use "
                            "capacity-block or existing"))
     return out
 

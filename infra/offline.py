@@ -118,12 +118,14 @@ class RecordingMonitor(pmocks.MockMonitor):
         self.parents: dict[tuple[str, str], str] = {}
         self.protect: dict[tuple[str, str], bool] = {}
         self.provider: dict[tuple[str, str], str] = {}
+        self.depends_on: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         key = (request.type, request.name)
         self.parents[key] = request.parent
         self.protect[key] = bool(request.protect)
         self.provider[key] = request.provider
+        self.depends_on[key] = sorted(u.rsplit("::", 1)[-1] for u in request.dependencies)
         return super().RegisterResource(request)
 
 
@@ -208,6 +210,7 @@ def run_offline(settings: StackSettings, catalog: Catalog | None = None,
             "parent_type": parent_type, "custom": not typ.startswith("aifactory:"),
             "protect": monitor.protect.get((typ, name), False),
             "provider_region": provider_region.get(monitor.provider.get((typ, name), "")),
+            "depends_on": monitor.depends_on.get((typ, name), []),
             "inputs": offline.inputs[(typ, name)],
         })
     return Manifest(resources=resources, blueprint=blueprint, plan=plan, settings=settings, seconds=seconds)
@@ -258,7 +261,9 @@ def _refusal_lines(m: Manifest) -> list[str]:
     jobs = [f"training job {j}: {v['domains']} domains in pod zone {v['zone_index']} (the fabric zone, with FSx), "
             f"groups {', '.join(v['groups']) or '(none built yet)'}" for j, v in m.blueprint.jobs.items()]
     found = _deploy_refusals(m)
-    return jobs + ([f"pulumi up would refuse ({len(found)}); the offline preview shows the rest:"]
+    quotas = [f"quota to raise before pulumi up: '{name}' {need} (default {default})"
+              for name, (need, default) in m.blueprint.vpc_quota_needs().items() if need > default]
+    return jobs + quotas + ([f"pulumi up would refuse ({len(found)}); the offline preview shows the rest:"]
                    + [f"  {r}" for r in found] if found else ["pulumi up: no refusals"])
 
 

@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from infra.blueprint import Blueprint, make_blueprint
 from infra.components.factory import Factory, FactoryArgs
-from infra.settings import _KEYS, PROJECT, StackSettings, parse_settings
+from infra.settings import _KEYS, AWS_KEYS, PROJECT, StackSettings, parse_settings
 from sizing.catalog import load_catalog
 from sizing.forecast import Forecast, load_forecast
 from sizing.plan import make_plan
@@ -107,7 +107,7 @@ def settings_from_pulumi() -> StackSettings:
         if raw is not None:
             values[f"{PROJECT}:{key}"] = _decode(raw)
     aws_cfg = pulumi.Config("aws")
-    for key in ("region", "allowedAccountIds"):
+    for key in AWS_KEYS:
         raw = aws_cfg.get(key)
         if raw is not None:
             values[f"aws:{key}"] = _decode(raw)

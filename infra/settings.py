@@ -197,6 +197,9 @@ def parse_settings(values: dict[str, Any], source: str, *, default_region: str |
     allowed = _text_list(own.get("allowedRegions"), source, f"{PROJECT}:allowedRegions")
     if allowed and region not in allowed:
         raise InputError(source, "aws:region", f"{region!r} is not in allowedRegions {list(allowed)}")
+    if site.kind == "ai-factory" and set(allowed) - {region}:
+        raise InputError(source, f"{PROJECT}:allowedRegions", f"an AWS AI Factory keeps every service and all data "
+                         f"in its own region {region!r}: allowedRegions may list only it")
     accounts = _text_list(aws.get("allowedAccountIds"), source, "aws:allowedAccountIds")
     for a in accounts:
         if not (a.isdigit() and len(a) == 12):

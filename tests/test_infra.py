@@ -373,15 +373,28 @@ def test_dedicated_local_zone_site_opts_in_and_puts_pods_in_its_zone():
     assert {v["availabilityZone"] for k, v in subnets.items() if "-pod-" in k} == {"eu-central-1-ham-1a"}
 
 
-def test_customer_site_puts_pods_on_the_outpost_and_services_in_the_region():
+def test_outpost_site_one_anchor_zone_local_gateway_and_s3_on_outposts():
     arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
-    m = run_offline(settings(platform="gb300_nvl72", buildYear=2027,
-                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn}))
+    m = run_offline(settings(platform="b200_hgx", buildYear=2027, capacityType="reservation",
+                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn,
+                                   "localGatewayRouteTableId": "lgw-rtb-0123456789abcdef0"}))
     subnets = {r["name"]: r["inputs"] for r in m.of_type("aws:ec2/subnet:Subnet")}
     assert all(v.get("outpostArn") == arn for k, v in subnets.items() if "-pod-" in k)
     assert all("outpostArn" not in v for k, v in subnets.items() if "services" in k)
     assert all(r["outpostArn"] == arn for r in props(m, "aws:ec2/capacityReservation:CapacityReservation"))
     assert {v["availabilityZone"] for v in subnets.values()} == {"eu-central-1a"}
+    (lgw,) = props(m, "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation")
+    assert lgw["localGatewayRouteTableId"] == "lgw-rtb-0123456789abcdef0"
+    (bucket,) = props(m, "aws:s3control/bucket:Bucket")
+    assert bucket["outpostId"] == "op-0123456789abcdef0"
+
+
+def test_outposts_do_not_offer_ultraservers():
+    arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
+    with pytest.raises(InputError) as info:
+        run_offline(settings(platform="gb300_nvl72", buildYear=2027,
+                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn}))
+    assert info.value.path.endswith("site.kind") and "Outposts do not offer NVL72 racks" in info.value.message
 
 
 def test_every_resource_has_a_component_parent(gb300):
@@ -464,4 +477,4 @@ def test_cli_plan_with_the_example_stack_file(capsys):
                  "--samples", "300", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["stack"] == {"name": "national", "region": "eu-central-1", "platform": "trn3",
-                                          "build_year": 2028, "capacity_type": "on-demand"}
+                                          "build_year": 2028, "capacity_type": "existing"}

@@ -38,11 +38,14 @@ class Factory(pulumi.ComponentResource):
         self.network = Network(f"{name}-network", NetworkArgs(
             blueprint=bp, pod_zones=self.site.pod_zones, service_zones=self.site.service_zones,
             account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
-            organization_id=st.organization_id, outpost_arn=st.site.outpost_arn), opts=child(self))
+            organization_id=st.organization_id, outpost_arn=st.site.outpost_arn,
+            local_gateway_route_table_id=st.site.local_gateway_route_table_id), opts=child(self))
         self.data = Data(f"{name}-data", DataArgs(
             blueprint=bp, account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
             subnet_id=self.network.fabric_subnet.id, efa_security_group_id=self.network.efa_sg.id,
-            trail_name=trail_name), opts=child(self))
+            trail_name=trail_name, outpost_arn=st.site.outpost_arn,
+            on_site_subnet_id=next(iter(self.network.pod_subnets.values())).id if self.network.pod_subnets else None),
+            opts=child(self))
         self.pods = AcceleratorPods(f"{name}-pods", PodsArgs(
             blueprint=bp, zones=self.site.pod_zones, subnets=self.network.pod_subnets,
             efa_security_group_id=self.network.efa_sg.id, kms_key_arn=self.key.arn, account_id=args.account_id,

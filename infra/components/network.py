@@ -29,15 +29,20 @@ class NetworkArgs:
     kms_key_arn: pulumi.Input[str]
     organization_id: str | None = None
     outpost_arn: str | None = None
+    local_gateway_route_table_id: str | None = None
 
 
 def aws_owned_resources(service: str, partition: str, region: str,
                         model_ids: tuple[str, ...]) -> list[tuple[str, list[str], list[str]]]:
     """AWS-owned resources the factory reaches through an endpoint: (Sid, actions, exact ARNs in the region).
 
-    S3: ECR's image-layer bucket (docker pulls from the factory's own ECR) and the SSM Agent's buckets
-    (ECR and Systems Manager user guides, "VPC endpoint policies"). Bedrock: the foundation models the
-    plan serves (they belong to no account, so aws:ResourceAccount cannot match them).
+    S3: ECR's image-layer bucket (docker pulls from the factory's own ECR) and the SSM Agent's buckets,
+    as in aws-samples/data-perimeter-policy-examples vpc_endpoint_policies/s3_endpoint_policy.json
+    ("AllowRequestsToAWSOwnedResources"). Bedrock: the foundation models the plan serves (they belong to
+    no account, so aws:ResourceAccount cannot match them). Note: that AWS example gives the AWS-owned
+    S3 statement no principal condition (ECR presigns its layer URLs); here it keeps the principal
+    perimeter, which infra/rules.py requires today: if image pulls fail on layer downloads, that
+    condition is the one to drop for the S3 statement.
     """
     if service == "s3":
         return [("AwsOwnedBuckets", ["s3:GetObject"], [
@@ -116,6 +121,12 @@ class Network(pulumi.ComponentResource):
         self.fabric_subnet = (subnet("fabric-data", bp.fabric_subnet, pod_zones, 0, 0, None)
                               if bp.fabric_subnet else self.service_subnets[0])
         cidrs = list(bp.vpc_blocks)
+        # Outpost: the VPC joins the local gateway's route table, so on-site networks reach the pods over the
+        # customer's LAN (routes to it are the customer's own, never an internet path)
+        if args.local_gateway_route_table_id:
+            aws.ec2.LocalGatewayRouteTableVpcAssociation(
+                f"{name}-local-gateway", local_gateway_route_table_id=args.local_gateway_route_table_id,
+                vpc_id=self.vpc.id, opts=child(self))
 
         models = tuple(b.model_id for b in bp.bedrock)
 
@@ -132,6 +143,33 @@ class Network(pulumi.ComponentResource):
                 opts=child(self))
         s3_prefix_list = self.endpoints["s3"].prefix_list_id
 
+        self._security_groups(name, bp, cidrs, s3_prefix_list)
+
+        service_ids = [s.id for s in self.service_subnets]
+        for service in INTERFACE_ENDPOINTS:
+            found = aws.ec2.get_vpc_endpoint_service_output(service=service, service_type="Interface",
+                                                            opts=pulumi.InvokeOptions(parent=self))
+            # only the zones the service is offered in
+            subnets = pulumi.Output.all(found.availability_zones, service_zones, *service_ids).apply(
+                lambda v: [sid for z, sid in zip(v[1], v[2:], strict=False) if not v[0] or z in v[0]])
+            self.endpoints[service] = aws.ec2.VpcEndpoint(
+                f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id, service_name=found.service_name,
+                vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnets,
+                security_group_ids=[self.endpoint_sg.id], policy=policy(service), opts=child(self))
+
+        self._flow_logs(name, bp, args)
+        self.register_outputs({
+            "vpc_id": self.vpc.id,
+            "service_subnet_ids": service_ids,
+            "pod_subnet_ids": {k: v.id for k, v in self.pod_subnets.items()},
+            "efa_security_group_id": self.efa_sg.id,
+            "endpoints": {k: v.id for k, v in self.endpoints.items()},
+        })
+
+    def _security_groups(self, name: str, bp: Blueprint, cidrs: list[str],
+                         s3_prefix_list: pulumi.Output[str]) -> None:
+        """EFA pods, SageMaker, and interface endpoints: all traffic within a group, HTTPS to the endpoints
+        and to S3 through the gateway endpoint's prefix list, nothing else."""
         # EFA traffic is neither IPv4 nor IPv6: it needs an all-protocol rule to and from the group itself.
         # S3 (datasets, checkpoints, ECR layers) is reached through the gateway endpoint's prefix list.
         self.efa_sg = aws.ec2.SecurityGroup(
@@ -165,18 +203,8 @@ class Network(pulumi.ComponentResource):
                       "description": "HTTPS from the factory"}],
             egress=[], tags={"Name": f"{bp.name}-endpoints"}, opts=child(self))
 
-        service_ids = [s.id for s in self.service_subnets]
-        for service in INTERFACE_ENDPOINTS:
-            found = aws.ec2.get_vpc_endpoint_service_output(service=service, service_type="Interface",
-                                                            opts=pulumi.InvokeOptions(parent=self))
-            # only the zones the service is offered in
-            subnets = pulumi.Output.all(found.availability_zones, service_zones, *service_ids).apply(
-                lambda v: [sid for z, sid in zip(v[1], v[2:], strict=False) if not v[0] or z in v[0]])
-            self.endpoints[service] = aws.ec2.VpcEndpoint(
-                f"{name}-{service.replace('.', '-')}", vpc_id=self.vpc.id, service_name=found.service_name,
-                vpc_endpoint_type="Interface", private_dns_enabled=True, subnet_ids=subnets,
-                security_group_ids=[self.endpoint_sg.id], policy=policy(service), opts=child(self))
-
+    def _flow_logs(self, name: str, bp: Blueprint, args: NetworkArgs) -> None:
+        """VPC flow logs to a log group encrypted with the factory key."""
         flow_group = aws.cloudwatch.LogGroup(f"{name}-flow-logs", name=f"/{bp.name}/vpc-flow-logs",
                                              retention_in_days=365, kms_key_id=args.kms_key_arn, opts=child(self))
         flow_role = aws.iam.Role(f"{name}-flow-logs", assume_role_policy=assume_role_policy(
@@ -188,10 +216,3 @@ class Network(pulumi.ComponentResource):
         self.flow_log = aws.ec2.FlowLog(f"{name}-flow-log", vpc_id=self.vpc.id, traffic_type="ALL",
                                         log_destination_type="cloud-watch-logs", log_destination=flow_group.arn,
                                         iam_role_arn=flow_role.arn, max_aggregation_interval=60, opts=child(self))
-        self.register_outputs({
-            "vpc_id": self.vpc.id,
-            "service_subnet_ids": service_ids,
-            "pod_subnet_ids": {k: v.id for k, v in self.pod_subnets.items()},
-            "efa_security_group_id": self.efa_sg.id,
-            "endpoints": {k: v.id for k, v in self.endpoints.items()},
-        })

@@ -103,6 +103,16 @@ class ModelServices(pulumi.ComponentResource):
             for b in bp.bedrock
         ]
 
+        self._sagemaker(name, bp, args)
+        self.register_outputs({
+            "guardrail_id": self.guardrail.guardrail_id,
+            "sagemaker_domain_id": self.domain.id,
+            "sagemaker_endpoints": [e.name for e in self.endpoints],
+            "bedrock_provisioned": [p.provisioned_model_name for p in self.provisioned],
+        })
+
+    def _sagemaker(self, name: str, bp: Blueprint, args: ModelServicesArgs) -> None:
+        """The serving repository, a VpcOnly Studio domain, and models/endpoints once the image exists."""
         # -- SageMaker ---------------------------------------------------------------------------
         self.repository = aws.ecr.Repository(
             f"{name}-serving-images", name=f"{bp.name}/serving", image_tag_mutability="IMMUTABLE",
@@ -149,9 +159,3 @@ class ModelServices(pulumi.ComponentResource):
             self.endpoints.append(aws.sagemaker.Endpoint(
                 f"{name}-{sm.workload}", name=f"{bp.name}-{sm.workload}", endpoint_config_name=config.name,
                 opts=child(self)))
-        self.register_outputs({
-            "guardrail_id": self.guardrail.guardrail_id,
-            "sagemaker_domain_id": self.domain.id,
-            "sagemaker_endpoints": [e.name for e in self.endpoints],
-            "bedrock_provisioned": [p.provisioned_model_name for p in self.provisioned],
-        })
