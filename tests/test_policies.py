@@ -109,7 +109,6 @@ EGRESS = [
     ("aws:route53/resolverEndpoint:ResolverEndpoint", {"direction": "INBOUND"}),
     ("aws:route53/resolverRule:ResolverRule", {"ruleType": "FORWARD", "domainName": "corp"}),
     ("aws:ec2/localGatewayRoute:LocalGatewayRoute", {"destinationCidrBlock": "10.0.0.0/8"}),
-    ("aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation", {"vpcId": "vpc-1"}),
     (VPCE, {"serviceName": "com.amazonaws.vpce.eu-central-1.vpce-svc-0abc", "vpcEndpointType": "Interface",
             "policy": json.dumps({"Statement": []})}),
     (VPCE, {"serviceName": "com.amazonaws.eu-central-1.s3", "vpcEndpointType": "GatewayLoadBalancer",
@@ -291,10 +290,15 @@ def test_local_gateway_routes_only_to_declared_on_site_networks(dest, ok):
     assert rules_hit([lgw_route(dest)]) == ["no-internet-path"]  # nothing declared: every local-gateway route
 
 
-def test_local_gateway_association_needs_declared_on_site_networks():
+def test_local_gateway_routes_table_side_held_to_declared_on_site_networks():
+    # the VPC association creates no route; routes in the local gateway's table are held to the on-site networks
     assoc = res("aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation", {"vpcId": "v"})
-    assert rules_hit([assoc]) == ["no-external-network"]
-    assert not check_all([assoc], ON_SITE).violations
+    assert rules_hit([assoc]) == []
+    route = res("aws:ec2/localGatewayRoute:LocalGatewayRoute", {"destinationCidrBlock": "192.168.4.0/24"})
+    assert rules_hit([route]) == ["no-external-network"]
+    assert not check_all([route], ON_SITE).violations
+    wide = res("aws:ec2/localGatewayRoute:LocalGatewayRoute", {"destinationCidrBlock": "0.0.0.0/0"})
+    assert [v.rule for v in check_all([wide], ON_SITE).violations] == ["no-external-network"]
 
 
 def test_the_pack_reads_on_site_networks_from_its_config():
