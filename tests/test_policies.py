@@ -312,3 +312,22 @@ def test_the_pack_reads_on_site_networks_from_its_config():
     pack["no-internet-path"].validate(_policy_args(lgw_route("192.168.1.0/24"), {}),
                                       lambda message, urn=None: found.append(message))
     assert len(found) == 1 and "lgw-1" in found[0]
+
+
+@pytest.mark.parametrize("site", ["ai-factory", "outpost"])
+def test_customer_site_factories_pass_the_rules(site):
+    # the site kinds the issue adds: an AI Factory (examples/Pulumi.ai-factory.yaml) and an Outpost whose VPC is
+    # associated with the local gateway route table, with no route out
+    from infra.settings import load_stack_file
+
+    if site == "ai-factory":
+        settings = load_stack_file(ROOT / "examples" / "Pulumi.ai-factory.yaml", default_forecast=str(EXAMPLE))
+    else:
+        arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
+        settings = parse_settings({
+            f"{PROJECT}:forecast": str(EXAMPLE), "aws:region": "eu-central-1", f"{PROJECT}:samples": 300,
+            f"{PROJECT}:buildYear": 2027, f"{PROJECT}:platform": "b200_hgx", f"{PROJECT}:capacityType": "reservation",
+            f"{PROJECT}:site": {"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn,
+                                "localGatewayRouteTableId": "lgw-rtb-0123456789abcdef0"}}, "test")
+    m = run_offline(settings)
+    assert m.of_type(VPCE) and not m.check().violations, [str(v) for v in m.check().violations]
