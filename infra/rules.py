@@ -202,9 +202,10 @@ EXTERNAL_TYPES = {
     "aws:ec2/vpnConnectionRoute:VpnConnectionRoute": "a VPN connection route",
     "aws:ec2/vpnConcentrator:VpnConcentrator": "a VPN concentrator",
     "aws:ec2/customerGateway:CustomerGateway": "a customer gateway (the far end of a VPN)",
+    # An Outpost site's VPC association with its local gateway route table creates no route by itself: the paths
+    # are a VPC route to the local gateway (no-internet-path) and a local-gateway route (here), both held to the
+    # customer's declared on-site networks (Context.on_site_cidrs).
     "aws:ec2/localGatewayRoute:LocalGatewayRoute": "an Outpost local-gateway route (to the on-premises network)",
-    "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation":
-        "an Outpost local-gateway route table association (routes the VPC to the on-premises network)",
     "aws:route53/resolverEndpoint:ResolverEndpoint": "a Route 53 Resolver endpoint (DNS to or from another network)",
     "aws:route53/resolverRuleAssociation:ResolverRuleAssociation":
         "a Resolver rule association (sends the VPC's DNS queries where the rule says)",
@@ -237,9 +238,7 @@ class NoExternalNetwork(Rule):
 
     @staticmethod
     def _on_site_link(r: Resource, ctx: Context) -> bool:
-        """An Outpost local-gateway link the stack declared: the VPC association, or a route to an on-site CIDR."""
-        if r.type == "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation":
-            return bool(ctx.on_site_cidrs)
+        """An Outpost local-gateway route to one of the customer's declared on-site networks."""
         if r.type == "aws:ec2/localGatewayRoute:LocalGatewayRoute":
             return _on_site(r.props.get("destinationCidrBlock"), ctx)
         return False

@@ -109,7 +109,6 @@ EGRESS = [
     ("aws:route53/resolverEndpoint:ResolverEndpoint", {"direction": "INBOUND"}),
     ("aws:route53/resolverRule:ResolverRule", {"ruleType": "FORWARD", "domainName": "corp"}),
     ("aws:ec2/localGatewayRoute:LocalGatewayRoute", {"destinationCidrBlock": "10.0.0.0/8"}),
-    ("aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation", {"vpcId": "vpc-1"}),
     (VPCE, {"serviceName": "com.amazonaws.vpce.eu-central-1.vpce-svc-0abc", "vpcEndpointType": "Interface",
             "policy": json.dumps({"Statement": []})}),
     (VPCE, {"serviceName": "com.amazonaws.eu-central-1.s3", "vpcEndpointType": "GatewayLoadBalancer",
@@ -291,10 +290,15 @@ def test_local_gateway_routes_only_to_declared_on_site_networks(dest, ok):
     assert rules_hit([lgw_route(dest)]) == ["no-internet-path"]  # nothing declared: every local-gateway route
 
 
-def test_local_gateway_association_needs_declared_on_site_networks():
+def test_local_gateway_routes_table_side_held_to_declared_on_site_networks():
+    # the VPC association creates no route; routes in the local gateway's table are held to the on-site networks
     assoc = res("aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation", {"vpcId": "v"})
-    assert rules_hit([assoc]) == ["no-external-network"]
-    assert not check_all([assoc], ON_SITE).violations
+    assert rules_hit([assoc]) == []
+    route = res("aws:ec2/localGatewayRoute:LocalGatewayRoute", {"destinationCidrBlock": "192.168.4.0/24"})
+    assert rules_hit([route]) == ["no-external-network"]
+    assert not check_all([route], ON_SITE).violations
+    wide = res("aws:ec2/localGatewayRoute:LocalGatewayRoute", {"destinationCidrBlock": "0.0.0.0/0"})
+    assert [v.rule for v in check_all([wide], ON_SITE).violations] == ["no-external-network"]
 
 
 def test_the_pack_reads_on_site_networks_from_its_config():
@@ -308,3 +312,22 @@ def test_the_pack_reads_on_site_networks_from_its_config():
     pack["no-internet-path"].validate(_policy_args(lgw_route("192.168.1.0/24"), {}),
                                       lambda message, urn=None: found.append(message))
     assert len(found) == 1 and "lgw-1" in found[0]
+
+
+@pytest.mark.parametrize("site", ["ai-factory", "outpost"])
+def test_customer_site_factories_pass_the_rules(site):
+    # the site kinds the issue adds: an AI Factory (examples/Pulumi.ai-factory.yaml) and an Outpost whose VPC is
+    # associated with the local gateway route table, with no route out
+    from infra.settings import load_stack_file
+
+    if site == "ai-factory":
+        settings = load_stack_file(ROOT / "examples" / "Pulumi.ai-factory.yaml", default_forecast=str(EXAMPLE))
+    else:
+        arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
+        settings = parse_settings({
+            f"{PROJECT}:forecast": str(EXAMPLE), "aws:region": "eu-central-1", f"{PROJECT}:samples": 300,
+            f"{PROJECT}:buildYear": 2027, f"{PROJECT}:platform": "b200_hgx", f"{PROJECT}:capacityType": "reservation",
+            f"{PROJECT}:site": {"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn,
+                                "localGatewayRouteTableId": "lgw-rtb-0123456789abcdef0"}}, "test")
+    m = run_offline(settings)
+    assert m.of_type(VPCE) and not m.check().violations, [str(v) for v in m.check().violations]
