@@ -270,7 +270,7 @@ class Node:
         if choices is not None:
             options = list(choices)
             if value not in options:
-                self.fail(f"unknown value {value!r}; allowed: {', '.join(options)}", key)
+                self.fail(f"unknown value {_excerpt(value)}; allowed: {', '.join(options)}", key)
         return value
 
     def flag(self, key: str, *, required: bool = False) -> bool | None:
@@ -291,7 +291,7 @@ class Node:
         unknown = [k for k in self.data if k not in self._seen]
         if unknown:
             allowed = ", ".join(sorted(self._seen)) or "(none)"
-            self.fail(f"unknown field {unknown[0]!r}; allowed here: {allowed}", str(unknown[0]))
+            self.fail(f"unknown field {_excerpt(unknown[0])}; allowed here: {allowed}", str(unknown[0])[:EXCERPT])
 
 
 def check_number(
