@@ -17,7 +17,6 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +70,9 @@ def main() -> None:
     print(f"{'W':>3} {'Y':>3} {'P':>3} {'samples':>10} {'cells':>12} {'exit':>4} {'seconds':>8} {'peak MiB':>9}")
     for w, y, p, s in cases:
         r = measure(w, y, p, s)
+        seconds, peak = r.get("seconds", float("nan")), r.get("peak_mib", float("nan"))
         print(f"{r['workloads']:>3} {r['years']:>3} {r['platforms']:>3} {r['samples']:>10,} {r['cells']:>12,} "
-              f"{r.get('code', '?'):>4} {r.get('seconds', float('nan')):>8.1f} {r.get('peak_mib', float('nan')):>9,.0f}")
+              f"{r.get('code', '?'):>4} {seconds:>8.1f} {peak:>9,.0f}")
     print(f"bound: MAX_CELLS = {MAX_CELLS:,} (workloads x years x platforms x samples)")
 
 
