@@ -455,7 +455,8 @@ def _quiet_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; exit codes 0, 1 (blocking findings / rejected plan), 2 (bad input), 130/143
-    (interrupted by Ctrl-C / SIGTERM), 141 (stdout closed), 74 (stdout cannot be written, e.g. full)."""
+    (interrupted by Ctrl-C / SIGTERM), 141 (stdout closed), 74 (stdout cannot be written, e.g. full),
+    70 (an internal error: a bug, reported on one line; AIFACTORY_DEBUG=1 shows the traceback)."""
     cli = argv is None
     if cli:
         _install_handlers()
@@ -490,15 +491,28 @@ def _run(argv: Sequence[str] | None) -> int:
         # the reader went away (`aifactory plan ... | head`): stop quietly, as a Unix filter does
         _quiet_stdout()
         return 141
-    except OSError as exc:
-        # every file the tool reads or writes turns its OSError into an InputError (load_yaml, _write): one
-        # without a file name that gets here is standard output (full device, I/O error, closed descriptor)
-        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EBADF) and exc.filename is None:
-            _quiet_stdout()
-            with contextlib.suppress(OSError):
-                print(f"error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001 (the last line of defence: a bug, said on one line, not a traceback)
+        if isinstance(exc, OSError) and _stdout_error(exc):
             return 74  # EX_IOERR (sysexits.h)
-        raise
+        if os.environ.get("AIFACTORY_DEBUG"):
+            raise
+        print(f"error: internal error ({type(exc).__name__}: {str(exc)[:200]}); please report it "
+              "(AIFACTORY_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 70  # EX_SOFTWARE (sysexits.h)
+
+
+def _stdout_error(exc: OSError) -> bool:
+    """An OSError of standard output (full device, I/O error, closed descriptor): say so and quiet stdout.
+
+    Every file the tool reads or writes turns its OSError into an InputError (load_yaml, _write): one
+    without a file name that gets here is standard output.
+    """
+    if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EIO, errno.EBADF) and exc.filename is None:
+        _quiet_stdout()
+        with contextlib.suppress(OSError):
+            print(f"error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+        return True
+    return False
 
 
 if __name__ == "__main__":

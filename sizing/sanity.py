@@ -19,7 +19,7 @@ from typing import Any
 from sizing.errors import InputError
 from sizing.forecast import Forecast
 
-MAX_CELLS = 25_000_000  # workloads x years x platforms x samples: about 2 GB peak (benchmarks/bounds.py)
+MAX_CELLS = 25_000_000  # workloads x years x platforms x samples: 2.6 GB peak measured (benchmarks/bounds.py)
 MAX_WORKLOADS = 500
 MAX_SITE_ACCELERATORS = 10_000_000  # ten times the largest cluster announced anywhere
 MAX_SITE_FACILITY_MW = 20_000.0  # 20 GW: four times the largest campus announced anywhere

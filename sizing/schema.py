@@ -166,8 +166,9 @@ def load_yaml(path: str | Path) -> Any:
 
 def parse_yaml(text: str, source: str) -> Any:
     """Parse YAML text strictly (see :func:`load_yaml`); ``source`` names it in error messages."""
-    loader = StrictLoader(text)
+    loader: StrictLoader | None = None
     try:
+        loader = StrictLoader(text)  # the reader already refuses control characters
         root = loader.get_single_node()
         if root is None:
             return None
@@ -186,7 +187,8 @@ def parse_yaml(text: str, source: str) -> Any:
     except RecursionError:
         raise InputError(source, "", f"refused: nested too deeply (at most {MAX_DEPTH} levels)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 _repr = reprlib.Repr()
@@ -217,9 +219,12 @@ class Node:
 
     # -- locations ---------------------------------------------------------------------------
     def sub(self, key: str | int) -> str:
-        if isinstance(key, int):
+        if isinstance(key, int) and not isinstance(key, bool):
             return f"{self.path}[{key}]"
-        return f"{self.path}.{key}" if self.path else key
+        text = str(key)
+        if not text.isprintable() or len(text) > EXCERPT:  # a field path stays one short line
+            text = _excerpt(text)
+        return f"{self.path}.{text}" if self.path else text
 
     def fail(self, message: str, key: str | int | None = None) -> NoReturn:
         raise InputError(self.source, self.sub(key) if key is not None else self.path, message)
@@ -270,7 +275,7 @@ class Node:
         if choices is not None:
             options = list(choices)
             if value not in options:
-                self.fail(f"unknown value {value!r}; allowed: {', '.join(options)}", key)
+                self.fail(f"unknown value {_excerpt(value)}; allowed: {', '.join(options)}", key)
         return value
 
     def flag(self, key: str, *, required: bool = False) -> bool | None:
@@ -291,7 +296,7 @@ class Node:
         unknown = [k for k in self.data if k not in self._seen]
         if unknown:
             allowed = ", ".join(sorted(self._seen)) or "(none)"
-            self.fail(f"unknown field {unknown[0]!r}; allowed here: {allowed}", str(unknown[0]))
+            self.fail(f"unknown field {_excerpt(unknown[0])}; allowed here: {allowed}", str(unknown[0]))
 
 
 def check_number(

@@ -189,3 +189,20 @@ def test_unwritable_stdout_ends_quietly(how: str, code: int) -> None:
                               text=True, timeout=300, preexec_fn=_close_stdout if how == "closed" else None)
     assert done.returncode == code
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_bug_is_one_line_and_exit_70(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from aifactory import cli
+
+    def broken(_args: object) -> int:
+        raise KeyError("citizen-assistant-v1")
+
+    monkeypatch.setitem(cli.COMMANDS, "size", broken)
+    monkeypatch.delenv("AIFACTORY_DEBUG", raising=False)
+    assert cli.main(["size", NATIONAL]) == 70
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: internal error (KeyError: 'citizen-assistant-v1'); please report it "
+                   "(AIFACTORY_DEBUG=1 shows the traceback)"]
+    monkeypatch.setenv("AIFACTORY_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["size", NATIONAL])
