@@ -34,7 +34,7 @@ def main() -> int:
         t1 = time.perf_counter()
         cal = calibration_summary()
         t2 = time.perf_counter()
-        best, _ = recommend(plan)
+        best = recommend(plan)
         inv = inventory_summary(forecast, plan, str(EXAMPLE), best)
         t3 = time.perf_counter()
         html, _facts = render(plan, forecast, cal, inv)
