@@ -147,11 +147,11 @@ def _year_chart(kind: str, title: str, years: Sequence[int], ymax: float, ylabel
 
 def band_lines(years: Sequence[int], series: Mapping[str, Mapping[str, Sequence[float]]], ylabel: str, *,
                line_label: str, band_label: str = "P10-P90 band", cap: float | None = None,
-               cap_label: str = "site power cap", percent: bool = False, kind: str = "lines") -> str:
+               cap_label: str = "site power cap", percent: bool = False, kind: str = "lines", width: float = W) -> str:
     """A line per series (``line``) over its shaded band (``low``-``high``); an optional horizontal cap."""
     top = [max(list(s["high"]) + list(s["line"]) + [0.0]) for s in series.values()]
     ymax = 1.0 if percent else nice_max(max(top + [cap or 0.0, 1e-9]))
-    ax = _year_axes(years, ymax)
+    ax = _year_axes(years, ymax, width)
     marks: list[str] = []
     legend: Legend = []
     xs = [ax.x(i) for i in range(len(years))]
@@ -167,7 +167,7 @@ def band_lines(years: Sequence[int], series: Mapping[str, Mapping[str, Sequence[
         y = ax.y(cap)
         marks.append(f'<line x1="{ax.x0}" y1="{y:.1f}" x2="{ax.x1}" y2="{y:.1f}" class="cap"/>')
         legend.append((cap_label, "#b03a2e", "dash"))
-    return _year_chart(kind, ylabel, years, ymax, ylabel, percent, marks, legend)
+    return _year_chart(kind, ylabel, years, ymax, ylabel, percent, marks, legend, width)
 
 
 def buildout(years: Sequence[int], built: Sequence[float], added: Sequence[float], low: Sequence[float],
@@ -232,7 +232,7 @@ def pareto(curves: Mapping[str, tuple[Sequence[float], Sequence[float]]], target
         pts = sorted(zip(xs, ys, strict=True))
         parts.append(f'<polyline points="{" ".join(f"{ax.x(x):.1f},{ax.y(y):.1f}" for x, y in pts)}" fill="none" '
                      f'stroke="{color}" stroke-width="2" class="series"/>')
-        parts += [f'<circle cx="{ax.x(x):.1f}" cy="{ax.y(y):.1f}" r="2.5" fill="{color}"/>' for x, y in pts]
+        parts += [f'<circle cx="{ax.x(x):.1f}" cy="{ax.y(y):.1f}" r="1.8" fill="{color}"/>' for x, y in pts]
         legend.append((name, color, "line"))
     if target_x:
         x = ax.x(target_x)
@@ -246,7 +246,7 @@ def tornado(rows: Sequence[tuple[str, float, float]], base: float, xlabel: str, 
             width: float = W) -> str:
     """One-at-a-time swings: a row per input (label, result with the input at its low value, result
     at its high value), widest swing on top, bars drawn from the base result."""
-    label_w = min(width * 0.4, max([text_width(r[0]) for r in rows] + [40.0]) + 10)
+    label_w = min(width * 0.45, max([text_width(r[0]) for r in rows] + [40.0]) + 10)
     lo = min([base] + [min(r[1], r[2]) for r in rows])
     hi = max([base] + [max(r[1], r[2]) for r in rows])
     ticks = nice_ticks(lo, hi)

@@ -25,8 +25,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build() -> argparse.ArgumentParser:
+    from sizing import __version__
+
     root = _Parser(prog="aifactory", description="Size and provision sovereign AI factories on AWS.")
+    root.add_argument("--version", action="version", version=f"aifactory {__version__}")
     sub = root.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sch = sub.add_parser("schema", help="print a JSON Schema of a document the tool writes")
+    sch.add_argument("document", choices=("plan",), help="plan: what `size --json` prints and infra/ reads")
 
     s = sub.add_parser("size", help="size a forecast: accelerators, domains, HBM, power and cost per year")
     s.add_argument("forecast", help="forecast YAML file (see docs/FORECAST.md)")
@@ -98,18 +104,39 @@ def _write(path: str | Path, text: str, what: str, flag: str = "--out") -> None:
         raise InputError(str(path), flag, f"cannot write the {what}: {exc.strerror}") from None
 
 
+def _schema(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    sys.stdout.write(resources.files("sizing").joinpath("data/plan.schema.json").read_text(encoding="utf-8"))
+    return 0
+
+
 def _size(args: argparse.Namespace) -> int:
+    from aifactory.progress import Progress
     from sizing.forecast import load_forecast
     from sizing.plan import make_plan, to_json
     from sizing.table import render
 
     forecast = load_forecast(args.forecast)
-    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed)
+    bar = Progress(quiet=args.json)
+    bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
+    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed, progress=bar.update)
+    bar.finish()
     text = to_json(plan)
     if args.out:
         _write(args.out, text, "plan")
     sys.stdout.write(text if args.json else render(plan))
+    _warn_cap(plan)
     return 0
+
+
+def _warn_cap(plan: dict[str, Any]) -> None:
+    """Say on stderr when the site's power cap is exceeded: a finding, so the exit code stays 0."""
+    from sizing.recommendation import cap_warning
+
+    line = cap_warning(plan)
+    if line:
+        print(line, file=sys.stderr)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -135,6 +162,7 @@ def _predict(args: argparse.Namespace) -> int:
 def _calibrate(args: argparse.Namespace) -> int:
     from importlib import resources
 
+    from aifactory.progress import Progress
     from sizing.fitting import EFFICIENCY_FILE, dump, efficiency_document, fit
 
     directory = Path(args.dir)
@@ -142,7 +170,11 @@ def _calibrate(args: argparse.Namespace) -> int:
         if not (directory / name).is_file():
             raise InputError(str(directory / name), "--dir", "missing: a calibration directory holds "
                              "inference.csv, training.csv and models.yaml")
-    result = fit(directory)
+    bar = Progress()
+    bar.stage(f"fitting the efficiency constants to {directory}")
+    with bar.ticking():
+        result = fit(directory)
+    bar.finish()
     text = dump(efficiency_document(result, directory))
     target = Path(args.out) if args.out else Path(str(resources.files("sizing").joinpath(EFFICIENCY_FILE)))
     errors = [abs(r.error) for r in result.results]
@@ -192,14 +224,20 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from aifactory.progress import Progress
     from infra.offline import manifest_document, run_offline, summary
 
     settings, _forecast = _stack_settings(args)
-    manifest = run_offline(settings)
+    bar = Progress(quiet=args.json)
+    bar.stage("sizing and running the Pulumi program under mocks")
+    with bar.ticking():
+        manifest = run_offline(settings)
+    bar.finish()
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out:
         _write(args.out, text, "manifest")
     sys.stdout.write(text if args.json else summary(manifest))
+    _warn_cap(manifest.plan)
     report = manifest.check()
     if not report.ok:
         print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)
@@ -263,7 +301,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"report": _report, "size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate,
-            "preflight": _account_check, "verify": _account_check}
+            "preflight": _account_check, "verify": _account_check, "schema": _schema}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

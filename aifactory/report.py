@@ -14,7 +14,6 @@ calibration, offline inventory) that starts on a new printed page.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,18 +69,8 @@ class Facts:
 
 
 def recommend(plan: dict[str, Any]) -> str:
-    """The recommended platform: the engine's ``recommendation`` where the plan has one; otherwise the
-    final year's cheapest $ per million tokens among the platforms within the power cap."""
-    if "recommendation" in plan:
-        return str(plan["recommendation"]["platform"])
-    final = str(plan["forecast"]["years"][-1])
-    scored = []
-    for pid, p in plan["platforms"].items():
-        y = p["years"][final]
-        per_tok, cost = y["usd_per_million_tokens"]["provisioned"], y["cost_usd"]["provisioned"]
-        key = per_tok if per_tok is not None else (cost if cost is not None else math.inf)
-        scored.append((not y["power_cap_met"], key, y["facility_power_mw"]["provisioned"] or math.inf, pid))
-    return min(scored)[3]
+    """The recommended platform: the engine's answer (``sizing.recommendation``), carried in the plan."""
+    return str(plan["recommendation"]["platform"])
 
 
 def render(plan: dict[str, Any], forecast: Any = None, calibration: dict[str, Any] | None = None,

@@ -69,7 +69,7 @@ def main_context(plan: dict[str, Any], best: str, F: Facts) -> dict[str, Any]:
     ctx["utilisation"] = utilisation(plan, years, F)
     ctx["training"] = training(plan, best, years, F)
     ctx["pareto"] = pareto(plan, F)
-    ctx["tornado"] = tornado(plan, years, F)
+    ctx["tornado"] = tornado(plan, F)
     ctx["break_even"] = break_even(plan, F)
     return ctx
 
@@ -146,8 +146,8 @@ def money(plan: dict[str, Any], years: list[int], F: Facts) -> dict[str, Any]:
     for pid, p in plan["platforms"].items():
         rows = [{"year": y, "cells": [F.band("platforms", pid, "years", str(y), c, kind="money") for c in columns]}
                 for y in years]
-        horizon = [F.band("platforms", pid, "horizon", f, kind="money") for f in ("capex_usd", "opex_usd", "tco_usd")
-                   if f in p.get("horizon", {})]
+        horizon = {f: F.band("platforms", pid, "horizon", f, kind="money") for f in ("capex_usd", "opex_usd", "tco_usd")
+                   } if accounted and "horizon" in p else None
         tables.append({"name": p["name"], "rows": rows, "horizon": horizon})
     return {"accounted": accounted, "tables": tables,
             "chart": Markup(charts.grouped_stacks(years, groups, "US$ per year"))}
@@ -185,7 +185,7 @@ def utilisation(plan: dict[str, Any], years: list[int], F: Facts) -> dict[str, A
                                           *_centre_key(plan["platforms"][pid]["years"][str(y)]["idle_accelerators"]))
                                    if idle else None) for pid in plan["platforms"]]} for y in years]
     chart = charts.band_lines(years, series, "utilisation of built accelerators (%)", line_label="median",
-                              percent=True, kind="utilisation")
+                              percent=True, kind="utilisation", width=SMALL)
     return {"chart": Markup(chart), "rows": rows, "idle": idle}
 
 
@@ -256,28 +256,27 @@ def pareto(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
     return out
 
 
-def tornado(plan: dict[str, Any], years: list[int], F: Facts) -> list[dict[str, Any]]:
-    """Per platform, the one-at-a-time P10/P90 swing of each uncertain input on the final count."""
-    data, final = plan.get("tornado") or {}, str(years[-1])
+def tornado(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
+    """Per platform, the one-at-a-time P10/P90 swing of each uncertain input on the final count, widest
+    first (the engine's ``tornado``: each row's result with the input low and high, and the base result
+    with every input at its median)."""
     out = []
-    for pid, rows in data.items():
+    for pid, rows in (plan.get("tornado") or {}).items():
         if pid not in plan["platforms"] or not rows:
             continue
-        entries = rows if isinstance(rows, list) else rows.get("rows", [])
-        prefix = ("tornado", pid) if isinstance(rows, list) else ("tornado", pid, "rows")
-        base_parts = ("tornado", pid, "base") if isinstance(rows, dict) and "base" in rows else (
-            "platforms", pid, "years", final, "domains", "provisioned")
-        base = float(plan["tornado"][pid]["base"]) if base_parts[0] == "tornado" else centre(
-            plan["platforms"][pid]["years"][final]["domains"])
-        unit = entries[0].get("unit", plan["platforms"][pid]["domain_name"] + "s")
-        chart = charts.tornado([(r["input"], r["low_result"], r["high_result"]) for r in entries], base,
-                               f"{unit} in {final}", f"{pid}: what drives the count", SMALL)
-        table = [{"input": r["input"], "low_value": F.plan(*prefix, i, "low_value", kind="sig"),
-                  "high_value": F.plan(*prefix, i, "high_value", kind="sig"),
-                  "low_result": F.plan(*prefix, i, "low_result", kind="sig"),
-                  "high_result": F.plan(*prefix, i, "high_result", kind="sig")} for i, r in enumerate(entries)]
+        result = str(rows[0].get("result") or f"{plan['platforms'][pid]['domain_name']}s")
+        moving = [r for r in rows if r["low_result"] != r["base_result"] or r["high_result"] != r["base_result"]]
+        chart = charts.tornado([(r["input"], r["low_result"], r["high_result"]) for r in moving],
+                               float(rows[0]["base_result"]), result, f"{pid}: what drives the count", SMALL)
+        table = [{"input": r["input"], "unit": r.get("unit", ""),
+                  **{k: F.plan("tornado", pid, i, k, kind="sig")
+                     for k in ("low_value", "high_value", "low_result", "high_result")},
+                  "low_tco": F.plan("tornado", pid, i, "low_tco_usd", kind="money")
+                  if r.get("low_tco_usd") is not None else "n/a",
+                  "high_tco": F.plan("tornado", pid, i, "high_tco_usd", kind="money")
+                  if r.get("high_tco_usd") is not None else "n/a"} for i, r in enumerate(rows)]
         out.append({"pid": pid, "name": plan["platforms"][pid]["name"], "chart": Markup(chart), "rows": table,
-                    "unit": unit, "base": F.plan(*base_parts, kind="sig")})
+                    "result": result, "base": F.plan("tornado", pid, 0, "base_result", kind="sig")})
     return out
 
 

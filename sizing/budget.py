@@ -1,13 +1,21 @@
-"""Budgets per year and platform: domains, instances, HBM, power, energy and cost, with bands.
+"""Budgets per year and platform: domains, instances, HBM, power, energy, money, with bands.
 
 Factory accelerators (edge workloads excluded) are packed into scale-up domains; capacity is
 cumulative (built racks stay: a running maximum over years, per sample). The provisioned domain
 count is the chosen percentile of that distribution, rounded up. Every figure is reported as
 P10/P50/P90 over the Monte Carlo samples and at the provisioned capacity.
 
-Cost is annual: hardware capex amortised over its life, the customer's facility capex (per IT MW)
-amortised over its life, and electricity, where the catalog has a capex figure; otherwise the
-cloud price per accelerator-hour for the installed accelerators; otherwise unknown (None).
+Money, where the catalog has a capex figure: ``capex_usd`` is the hardware and facility bought in
+a year (additions), ``cumulative_capex_usd`` what is installed, ``opex_usd`` the year's energy,
+``cost_usd`` the annual cost (capex amortised over its life plus energy). Where there is only a
+cloud price, capex is unknown (null) and opex and cost are the rent of the installed
+accelerators. Over the horizon: capex, opex and TCO = capex + opex (no residual value).
+
+Training runs are time-bounded: each run, per platform, is either built into the factory (its
+accelerators join the year's requirement) or rented as burst capacity for its days only,
+whichever costs less at the provisioning percentile (:func:`sizing.training_modes.decide`).
+Idle capacity (installed but not required at the year's peak) is a figure of its own and is not
+charged to the tokens: $ per million tokens carries only the inference share of the capacity.
 """
 
 from __future__ import annotations
@@ -22,6 +30,29 @@ from sizing.engine import SECONDS_PER_YEAR, Sizing
 
 HOURS_PER_YEAR = 8760.0
 BANDS = (10.0, 50.0, 90.0)
+HORIZON_FIGURES = ("capex_usd", "opex_usd", "tco_usd")
+AT_CAPACITY = ("utilisation", "idle_accelerators")  # bands taken at the provisioned capacity
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What the factory must hold, per year, platform and sample (Y, P, S)."""
+
+    required: np.ndarray  # accelerators at the year's peak
+    busy: np.ndarray  # time-averaged busy accelerators
+    inference: np.ndarray  # the inference part of ``required``
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """Build or burst for each training run (Wt) and platform (P), at the provisioning percentile."""
+
+    names: tuple[str, ...]
+    build: np.ndarray  # (Wt, P) bool: the factory builds for the run
+    accelerators: np.ndarray  # (Wt, P) in the run's first year
+    build_cost_usd: np.ndarray  # (Wt, P) horizon TCO with the run built minus without it
+    burst_cost_usd: np.ndarray  # (Wt, P) renting its accelerators for its days, every year it runs
+    burst_price_usd_per_hour: np.ndarray  # (P,) nominal, NaN where unknown
 
 
 @dataclass(frozen=True)
@@ -31,33 +62,59 @@ class Budget:
     samples: dict[str, np.ndarray]  # figure -> (Y, P, S)
     provisioned: dict[str, np.ndarray]  # figure -> (Y, P)
     power_cap_met: np.ndarray  # (Y, P) bool, True where there is no cap
+    horizon_samples: dict[str, np.ndarray]  # capex/opex/tco over the horizon -> (P, S)
+    horizon_provisioned: dict[str, np.ndarray]  # -> (P,)
+    training: TrainingPlan
 
 
-def _figures(sz: Sizing, catalog: Catalog, domains: np.ndarray, required_acc: np.ndarray,
-             busy_acc: np.ndarray, tokens_per_year: np.ndarray, inference_acc: np.ndarray) -> dict[str, np.ndarray]:
-    """Every budget figure for a given installed domain count (Y, P, S)."""
+def capacity(sz: Sizing, required: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Domains per sample (cumulative over years) and the provisioned count (Y, P)."""
+    D = sz.scenarios.domain_accelerators[None, :, None].astype(float)
+    domains = np.maximum.accumulate(np.ceil(required / D - 1e-9), axis=0)
+    prov = np.ceil(np.percentile(domains, sz.forecast.provision_percentile, axis=-1) - 1e-9)
+    return domains, prov
+
+
+def _money(sz: Sizing, catalog: Catalog, domains: np.ndarray, it_w: np.ndarray,
+           energy_mwh: np.ndarray, accelerators: np.ndarray) -> dict[str, np.ndarray]:
+    """Capex (installed and added per year), opex and the annual cost for installed domains."""
     sc = sz.scenarios
     k = sz.scenario_of_sample
-    site = sz.forecast.site
-    D = sc.domain_accelerators[None, :, None].astype(float)
-    per_inst = sc.accelerators_per_instance[None, :, None].astype(float)
-    accelerators = domains * D
-    it_w = domains * sc.domain_power_w[:, k][None]
-    facility_w = it_w * site.pue
-    with np.errstate(invalid="ignore", divide="ignore"):
-        utilisation = np.where(accelerators > 0, np.minimum(busy_acc / accelerators, 1.0), 0.0)
-    idle = catalog.facility["idle_power_fraction"].nominal
-    energy_mwh = facility_w * (idle + (1.0 - idle) * utilisation) * HOURS_PER_YEAR / 1e6
     hw_life = catalog.facility["hardware_life_years"].nominal
     fac_life = catalog.facility["facility_life_years"].nominal
     capex_hw = domains * sc.domain_capex_usd[:, k][None]
     capex_fac = it_w * sc.facility_capex_usd_per_w[k][None, None, :]
-    owned = capex_hw / hw_life + capex_fac / fac_life + energy_mwh * site.electricity_usd_per_mwh
+    owned = np.isfinite(capex_hw)
+    energy_usd = energy_mwh * sz.forecast.site.electricity_usd_per_mwh
     cloud = accelerators * sc.accelerator_hour_usd[:, k][None] * HOURS_PER_YEAR
-    cost = np.where(np.isfinite(capex_hw), owned, cloud)
+    installed = np.where(owned, capex_hw + capex_fac, np.nan)
+    added = np.diff(np.concatenate([np.zeros_like(installed[:1]), installed]), axis=0)
+    return {
+        "capex_usd": added,
+        "cumulative_capex_usd": installed,
+        "opex_usd": np.where(owned, energy_usd, cloud),
+        "cost_usd": np.where(owned, capex_hw / hw_life + capex_fac / fac_life + energy_usd, cloud),
+    }
+
+
+def _figures(sz: Sizing, catalog: Catalog, domains: np.ndarray, demand: Demand,
+             tokens_per_year: np.ndarray) -> dict[str, np.ndarray]:
+    """Every budget figure for a given installed domain count (Y, P, S)."""
+    sc = sz.scenarios
+    k = sz.scenario_of_sample
+    D = sc.domain_accelerators[None, :, None].astype(float)
+    per_inst = sc.accelerators_per_instance[None, :, None].astype(float)
+    accelerators = domains * D
+    it_w = domains * sc.domain_power_w[:, k][None]
+    facility_w = it_w * sz.forecast.site.pue
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(required_acc > 0, inference_acc / required_acc, 0.0)
-        per_mtok = np.where(tokens_per_year > 0, cost * share / tokens_per_year * 1e6, np.nan)
+        utilisation = np.where(accelerators > 0, np.minimum(demand.busy / accelerators, 1.0), 0.0)
+        share = np.where(accelerators > 0, np.minimum(demand.inference / accelerators, 1.0), 0.0)
+    idle = catalog.facility["idle_power_fraction"].nominal
+    energy_mwh = facility_w * (idle + (1.0 - idle) * utilisation) * HOURS_PER_YEAR / 1e6
+    money = _money(sz, catalog, domains, it_w, energy_mwh, accelerators)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_mtok = np.where(tokens_per_year > 0, money["cost_usd"] * share / tokens_per_year * 1e6, np.nan)
         j_per_tok = np.where(tokens_per_year > 0, energy_mwh * 3.6e9 * share / tokens_per_year, np.nan)
     return {
         "domains": domains,
@@ -67,50 +124,76 @@ def _figures(sz: Sizing, catalog: Catalog, domains: np.ndarray, required_acc: np
         "it_power_kw": it_w / 1e3,
         "facility_power_mw": facility_w / 1e6,
         "energy_mwh": energy_mwh,
-        "capex_usd": np.where(np.isfinite(capex_hw), capex_hw + capex_fac, np.nan),
-        "cost_usd": cost,
+        **money,
         "usd_per_million_tokens": per_mtok,
         "joules_per_token": j_per_tok,
+        "utilisation": utilisation,
+        "idle_accelerators": np.maximum(accelerators - demand.required, 0.0),
     }
 
 
-def budget(sz: Sizing, catalog: Catalog) -> Budget:
-    """Domains and every budget figure, per year, platform and sample."""
-    f = sz.in_factory[:, None, None, None]
-    factory_acc = np.where(f, sz.accelerators, 0.0)
-    required = factory_acc.sum(axis=0)  # (Y, P, S)
-    D = sz.scenarios.domain_accelerators[None, :, None].astype(float)
-    domains_needed = np.ceil(required / D - 1e-9)
-    domains = np.maximum.accumulate(domains_needed, axis=0)
-    pct = sz.forecast.provision_percentile
-    domains_prov = np.ceil(np.percentile(domains, pct, axis=-1) - 1e-9)  # (Y, P)
+def horizon(figures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Capex, opex and TCO summed over the horizon's years -> (P, S); capex null where unknown."""
+    capex = figures["capex_usd"]
+    known = np.isfinite(capex).any(axis=0)
+    capex_sum = np.where(known, np.nansum(capex, axis=0), np.nan)
+    opex = figures["opex_usd"].sum(axis=0)
+    return {"capex_usd": capex_sum, "opex_usd": opex, "tco_usd": np.where(known, capex_sum, 0.0) + opex}
 
-    is_inference = np.array([k != "training" for k in sz.workload_kinds])
-    inference_acc = np.where(is_inference[:, None, None, None], factory_acc, 0.0).sum(axis=0)
-    busy = (factory_acc * sz.busy_fraction[:, None, None, None]).sum(axis=0)
+
+def _tokens(sz: Sizing, shape: tuple[int, ...]) -> np.ndarray:
     factory_tokens = np.where(sz.in_factory[:, None, None], sz.output_tokens_per_s, 0.0)
     mean_tokens = factory_tokens * (sz.mean_to_peak * sz.tokens_per_output_token)[:, None, None]
     tokens = mean_tokens.sum(axis=0) * SECONDS_PER_YEAR
-    tokens = np.broadcast_to(tokens[:, None, :], required.shape)  # (Y, P, S)
+    return np.broadcast_to(tokens[:, None, :], shape)
 
-    samples = _figures(sz, catalog, domains, required, busy, tokens, inference_acc)
-    samples["accelerators_required"] = required
+
+def provisioned_tco(sz: Sizing, catalog: Catalog, demand: Demand) -> np.ndarray:
+    """Horizon TCO (P,) at the provisioned capacity for a demand, at the provisioning percentile."""
+    _domains, prov = capacity(sz, demand.required)
+    prov_b = np.broadcast_to(prov[:, :, None], demand.required.shape)
+    tco = horizon(_figures(sz, catalog, prov_b, demand, _tokens(sz, demand.required.shape)))["tco_usd"]
+    return _percentile(tco, sz.forecast.provision_percentile)
+
+
+def budget(sz: Sizing, catalog: Catalog, build: np.ndarray | None = None) -> Budget:
+    """Domains and every budget figure, per year, platform and sample.
+
+    ``build`` (Wt, P) fixes which training runs the factory builds for (the tornado's swings keep
+    the plan's choice); by default each run is decided here, build or burst.
+    """
+    from sizing.training_modes import decide, factory_demand, fixed
+
+    training = decide(sz, catalog) if build is None else fixed(sz, build)
+    demand = factory_demand(sz, training.build)
+    domains, domains_prov = capacity(sz, demand.required)
+    pct = sz.forecast.provision_percentile
+    tokens = _tokens(sz, demand.required.shape)
+
+    samples = _figures(sz, catalog, domains, demand, tokens)
+    samples["accelerators_required"] = demand.required
+    f = sz.in_factory[:, None, None, None]
     samples["hbm_required_tb"] = np.where(f, sz.hbm_required_bytes, 0.0).sum(axis=0) / 1e12
     samples["tokens_per_year"] = tokens
 
     prov_domains = np.broadcast_to(domains_prov[:, :, None], domains.shape)
-    at_prov = _figures(sz, catalog, prov_domains, required, busy, tokens, inference_acc)
+    at_prov = _figures(sz, catalog, prov_domains, demand, tokens)
     provisioned = {name: _percentile(values, pct) for name, values in at_prov.items()}
+    for name in AT_CAPACITY:  # use of the capacity actually provisioned: its median and band
+        samples[name] = at_prov[name]
+        provisioned[name] = _percentile(at_prov[name], 50.0)
     provisioned["domains"] = domains_prov
     for name in ("accelerators_required", "hbm_required_tb", "tokens_per_year"):
         provisioned[name] = _percentile(samples[name], pct)
-    added = np.diff(np.concatenate([np.zeros((1, domains_prov.shape[1])), domains_prov]), axis=0)
-    provisioned["added_domains"] = added
+    provisioned["added_domains"] = np.diff(np.concatenate([np.zeros((1, domains_prov.shape[1])), domains_prov]),
+                                           axis=0)
     samples["added_domains"] = np.diff(np.concatenate([np.zeros_like(domains[:1]), domains]), axis=0)
     cap = sz.forecast.site.power_cap_mw
     cap_met = (np.ones_like(domains_prov, dtype=bool) if cap is None
                else provisioned["facility_power_mw"] <= cap + 1e-9)
-    return Budget(samples=samples, provisioned=provisioned, power_cap_met=cap_met)
+    horizon_prov = {name: _percentile(v, pct) for name, v in horizon(at_prov).items()}
+    return Budget(samples=samples, provisioned=provisioned, power_cap_met=cap_met,
+                  horizon_samples=horizon(samples), horizon_provisioned=horizon_prov, training=training)
 
 
 def _percentile(values: np.ndarray, pct: float) -> np.ndarray:
@@ -130,5 +213,10 @@ def bands(values: np.ndarray) -> np.ndarray:
     """P10, P50, P90 over the last axis -> shape (..., 3)."""
     if np.isnan(values).all():
         return np.full(values.shape[:-1] + (3,), np.nan)
+    if np.isnan(values).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            partial: np.ndarray = np.moveaxis(np.nanpercentile(values, BANDS, axis=-1), 0, -1)
+        return partial
     out: np.ndarray = np.moveaxis(np.percentile(values, BANDS, axis=-1), 0, -1)
     return out

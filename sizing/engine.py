@@ -296,15 +296,13 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     trn_nominal = np.zeros((Wt, P))
     if trn_ws:
         trn_acc, trn_hbm, trn_nominal = _training(catalog, forecast, trn_ws, sc, scenario_of_sample, z[Wi:],
-                                                  usable, scale)
+                                                  usable)
         acc[Wi:] = trn_acc
         hbm[Wi:] = trn_hbm
         configurations += int(trn_acc.size)
 
-    busy = np.array(
-        [w.mean_to_peak for w in inf_ws]
-        + [min(1.0, w.deadline_days / 365.0 / max(1, len(w.years))) if w.years else 0.0 for w in trn_ws]
-    )
+    # a training run is busy for its deadline in each year it is active (time-bounded, not a year)
+    busy = np.array([w.mean_to_peak for w in inf_ws] + [min(1.0, w.deadline_days / 365.0) for w in trn_ws])
     out_tok = np.zeros((len(all_ws), Y, S))
     is_llm_tokens = np.array([isinstance(w, LlmWorkload) for w in inf_ws], dtype=bool)
     out_tok[:Wi] = np.where(is_llm_tokens[:, None, None], demand, 0.0)
@@ -361,8 +359,10 @@ def training_need(catalog: Catalog, models: ModelArrays, precisions: list[str], 
 
 
 def _training(catalog: Catalog, forecast: Forecast, ws: list[TrainingWorkload], sc: Scenarios,
-              scenario_of_sample: np.ndarray, z: np.ndarray, usable: float,
-              scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              scenario_of_sample: np.ndarray, z: np.ndarray,
+              usable: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accelerators a run holds while it runs (W, Y, P, S): its deadline is the target, so no demand
+    headroom is added (the token count's uncertainty is sampled)."""
     years = forecast.years
     P, S = len(sc.platform_ids), z.shape[1]
     models = ModelArrays.of([w.model for w in ws])
@@ -374,7 +374,7 @@ def _training(catalog: Catalog, forecast: Forecast, ws: list[TrainingWorkload], 
     precs = [w.precision for w in ws]
     # (Wt, P, K, S) is small: K scenarios x S samples only for the few training runs
     need_all = training_need(catalog, models, precs, tokens, seq, deadline, sc, usable)
-    need = need_all[:, :, scenario_of_sample, np.arange(S)] * scale  # (Wt, P, S)
+    need = need_all[:, :, scenario_of_sample, np.arange(S)]  # (Wt, P, S)
     domain = sc.domain_accelerators[None, :, None].astype(float)
     rounded = np.where(need <= domain, 2.0 ** np.ceil(np.log2(np.maximum(need, 1.0))), need)
     slots = slot_accelerators(np.minimum(rounded, np.where(need <= domain, domain, np.inf)), domain)

@@ -16,17 +16,22 @@ from typing import Any
 import numpy as np
 
 from sizing import __version__
-from sizing.budget import Budget, bands, budget
+from sizing.budget import HORIZON_FIGURES, Budget, bands, budget
+from sizing.burst import burst_price
 from sizing.catalog import Catalog, load_catalog
 from sizing.engine import Sizing, size
 from sizing.errors import InputError
 from sizing.forecast import DiffusionWorkload, Forecast, LlmWorkload, TrainingWorkload
 from sizing.llm import BOUNDS
+from sizing.pareto import pareto
+from sizing.recommendation import cheaper_share, recommend
+from sizing.tornado import tornado
 
 FIGURES = (
     "accelerators", "accelerators_required", "domains", "added_domains", "instances",
     "hbm_required_tb", "hbm_provisioned_tb", "it_power_kw", "facility_power_mw", "energy_mwh",
-    "capex_usd", "cost_usd", "usd_per_million_tokens", "joules_per_token", "tokens_per_year",
+    "capex_usd", "cumulative_capex_usd", "opex_usd", "cost_usd", "usd_per_million_tokens", "joules_per_token",
+    "tokens_per_year", "utilisation", "idle_accelerators",
 )
 CATALOG_FIGURES = (
     "hbm_gib", "hbm_tb_per_s", "scaleup_tb_per_s", "efa_gbit_per_s_per_instance",
@@ -62,6 +67,8 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     bud = budget(sz, catalog)
     plan = assemble(sz, bud, catalog)
     plan["monte_carlo"]["seed"] = s
+    plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
+    plan["pareto"] = pareto(forecast, catalog, pids)
     return plan
 
 
@@ -132,8 +139,48 @@ def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
             "years": year_docs,
             "workloads": _workload_breakdown(sz, bud, j, years),
             "catalog": _catalog_used(catalog, pid),
+            "horizon": _horizon(bud, j),
+            "training": _training_doc(sz, bud, catalog, j),
         }
+    plan["recommendation"] = recommend(plan, cheaper_share(bud.horizon_samples["tco_usd"], sz.platform_ids))
     return plan
+
+
+def _band(samples: np.ndarray, provisioned: Any) -> dict[str, float | None]:
+    b = bands(samples)
+    return {"p10": num(b[0]), "p50": num(b[1]), "p90": num(b[2]), "provisioned": num(provisioned)}
+
+
+def _horizon(bud: Budget, j: int) -> dict[str, Any]:
+    """Capex, opex and TCO summed over the horizon (bands over samples; provisioned capacity)."""
+    return {name: _band(bud.horizon_samples[name][j], bud.horizon_provisioned[name][j]) for name in HORIZON_FIGURES}
+
+
+def _training_doc(sz: Sizing, bud: Budget, catalog: Catalog, j: int) -> list[dict[str, Any]]:
+    """Each training run on this platform: when, how long, how many accelerators, build or burst."""
+    t = bud.training
+    price = burst_price(catalog, sz.platform_ids[j])
+    runs = {w.name: w for w in sz.forecast.of_kind("training")}
+    out = []
+    for r, name in enumerate(t.names):
+        w = runs[name]
+        build, b_cost, r_cost = bool(t.build[r, j]), t.build_cost_usd[r, j], t.burst_cost_usd[r, j]
+        if not np.isfinite(r_cost):
+            reason = "no burst price for this platform: the factory builds for the run"
+        elif build:
+            reason = "building costs less over the horizon than renting burst capacity for the run's days"
+        else:
+            reason = "renting burst capacity for the run's days costs less than building racks that then stand idle"
+        out.append({
+            "workload": name, "year": w.years[0] if w.years else None, "years": list(w.years),
+            "start": str(w.years[0]) if w.years else None, "days": w.deadline_days,
+            "accelerators": num(t.accelerators[r, j]),
+            "accelerator_hours": num(t.accelerators[r, j] * w.deadline_days * 24.0 * len(w.years)),
+            "mode": "build" if build else "burst", "build_cost_usd": num(b_cost), "burst_cost_usd": num(r_cost),
+            "burst_price_usd_per_accelerator_hour": price.as_dict() if price is not None else None,
+            "reason": reason,
+        })
+    return out
 
 
 def _workloads(fc: Forecast) -> dict[str, Any]:

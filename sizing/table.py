@@ -1,8 +1,12 @@
-"""Readable text rendering of a plan: one table per platform, a row per year."""
+"""Readable text rendering of a plan: per platform, a capacity block and a power-and-money block
+(a row per year, under 100 columns), the horizon's money, training runs, then the recommendation."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
+
+WIDTH = 100
 
 
 def _fmt(x: float | None, digits: int = 0, scale: float = 1.0) -> str:
@@ -15,39 +19,91 @@ def _band(fig: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
     return f"{_fmt(fig['p10'], digits, scale)}-{_fmt(fig['p90'], digits, scale)}"
 
 
+def _pct(fig: dict[str, Any]) -> str:
+    if fig["p50"] is None:
+        return "n/a"
+    return f"{fig['p50'] * 100:.0f}% ({fig['p10'] * 100:.0f}-{fig['p90'] * 100:.0f})"
+
+
+def _table(header: list[tuple[str, int]], rows: list[list[str]]) -> list[str]:
+    head = " ".join(f"{name:>{w}}" if i else f"{name:<{w}}" for i, (name, w) in enumerate(header))
+    out = [head, "-" * len(head)]
+    for r in rows:
+        out.append(" ".join(f"{v:>{w}}" if i else f"{v:<{w}}" for i, (v, (_, w)) in enumerate(zip(r, header,
+                                                                                                   strict=True))))
+    return out
+
+
+def _capacity(p: dict[str, Any]) -> list[str]:
+    dom = p["domain_name"] + "s"
+    header = [("year", 5), (dom, 12), ("added", 6), ("accelerators", 12), ("required P10-P90", 17),
+              ("HBM req/prov TB", 16), ("idle", 7), ("use P50 (P10-P90)", 17)]
+    rows = []
+    for year, y in p["years"].items():
+        rows.append([year, _fmt(y["domains"]["provisioned"]), _fmt(y["added_domains"]["provisioned"]),
+                     _fmt(y["accelerators"]["provisioned"]), _band(y["accelerators_required"]),
+                     f"{_fmt(y['hbm_required_tb']['provisioned'])}/{_fmt(y['hbm_provisioned_tb']['provisioned'])}",
+                     _fmt(y["idle_accelerators"]["provisioned"]), _pct(y["utilisation"])])
+    return _table(header, rows)
+
+
+def _money(p: dict[str, Any]) -> list[str]:
+    header = [("year", 5), ("IT MW", 7), ("facility MW", 11), ("P10-P90", 11), ("cap", 4), ("capex $M", 9),
+              ("opex $M", 8), ("cost $M/yr", 10), ("P10-P90", 11), ("$/Mtok", 7)]
+    rows = []
+    for year, y in p["years"].items():
+        rows.append([year, _fmt(y["it_power_kw"]["provisioned"], 1, 1e3),
+                     _fmt(y["facility_power_mw"]["provisioned"], 1), _band(y["facility_power_mw"], 1),
+                     "ok" if y["power_cap_met"] else "OVER",
+                     _fmt(y["capex_usd"]["provisioned"], 0, 1e6), _fmt(y["opex_usd"]["provisioned"], 1, 1e6),
+                     _fmt(y["cost_usd"]["provisioned"], 1, 1e6), _band(y["cost_usd"], 0, 1e6),
+                     _fmt(y["usd_per_million_tokens"]["provisioned"], 2)])
+    return _table(header, rows)
+
+
+def _horizon(p: dict[str, Any], years: list[int]) -> list[str]:
+    h = p["horizon"]
+    parts = [f"{label} ${_fmt(h[k]['provisioned'], 0, 1e6)}M (P10-P90 {_band(h[k], 0, 1e6)})"
+             for label, k in (("capex", "capex_usd"), ("opex", "opex_usd"), ("TCO", "tco_usd"))]
+    lines = [f"{years[0]}-{years[-1]}: " + "; ".join(parts[:2]), f"{'':11}{parts[2]}"]
+    for t in p["training"]:
+        lines.append(f"training {t['workload']} ({t['start']}, {t['days']:g} days, {_fmt(t['accelerators'])} "
+                     f"accelerators): {t['mode'].upper()}")
+        lines.append(f"  build ${_fmt(t['build_cost_usd'], 1, 1e6)}M vs burst ${_fmt(t['burst_cost_usd'], 1, 1e6)}M")
+    return lines
+
+
+def _recommendation(plan: dict[str, Any]) -> list[str]:
+    rec = plan.get("recommendation")
+    if not rec:
+        return []
+    return textwrap.wrap(f"recommendation: {rec['platform']}: {rec['reason']}", WIDTH, subsequent_indent="  ")
+
+
 def render(plan: dict[str, Any]) -> str:
     fc = plan["forecast"]
     mc = plan["monte_carlo"]
     pct = fc["provision_percentile"]
+    site = fc["site"]
     lines = [
-        f"{fc['name']}  ({fc['file']})",
-        f"site {fc['site']['name']} in {fc['site']['region']}, PUE {fc['site']['pue']}, "
-        + (f"power cap {fc['site']['power_cap_mw']} MW" if fc["site"]["power_cap_mw"] else "no power cap")
-        + f"; provisioned at P{pct:g} with {fc['headroom'] * 100:.0f}% headroom",
-        f"Monte Carlo: {mc['samples']:,} samples, seed {mc['seed']}, {mc['catalog_scenarios']} catalog scenarios, "
-        f"{mc['configurations_evaluated']:,} configurations evaluated",
+        f"{fc['name']}",
+        f"  ({fc['file']})",
+        f"site {site['name']} in {site['region']}, PUE {site['pue']}, "
+        + (f"power cap {site['power_cap_mw']} MW" if site["power_cap_mw"] else "no power cap"),
+        f"provisioned at P{pct:g} with {fc['headroom'] * 100:.0f}% headroom; Monte Carlo: {mc['samples']:,} samples, "
+        f"seed {mc['seed']}",
+        f"{mc['catalog_scenarios']} catalog scenarios, {mc['configurations_evaluated']:,} configurations evaluated",
     ]
     if plan["edge_workloads"]:
         lines.append(f"at the edge (reported, not in the factory): {', '.join(plan['edge_workloads'])}")
     for pid, p in plan["platforms"].items():
-        dom = p["domain_name"]
-        lines += ["", f"== {pid}: {p['name']} ({p['accelerators_per_domain']} accelerators per {dom}) =="]
+        lines += ["", f"== {pid}: {p['name']} ({p['accelerators_per_domain']} accelerators per {p['domain_name']}) =="]
         for note in p["notes"]:
-            lines.append(f"   note: {note}")
-        header = (f"{'year':<5} {dom + 's':>13} {'added':>6} {'accelerators':>13} {'P10-P90':>15} "
-                  f"{'HBM req/prov TB':>17} {'IT MW':>7} {'facility MW':>12} {'P10-P90':>12} "
-                  f"{'cost $M/yr':>11} {'$/Mtok':>7} {'cap':>4}")
-        lines += [header, "-" * len(header)]
-        for year, y in p["years"].items():
-            prov = {k: v["provisioned"] for k, v in y.items() if isinstance(v, dict)}
-            lines.append(
-                f"{year:<5} {_fmt(prov['domains']):>13} {_fmt(prov['added_domains']):>6} "
-                f"{_fmt(prov['accelerators']):>13} {_band(y['accelerators_required']):>15} "
-                f"{_fmt(prov['hbm_required_tb'], 0) + '/' + _fmt(prov['hbm_provisioned_tb'], 0):>17} "
-                f"{_fmt(prov['it_power_kw'], 1, 1e3):>7} {_fmt(prov['facility_power_mw'], 1):>12} "
-                f"{_band(y['facility_power_mw'], 1):>12} {_fmt(prov['cost_usd'], 1, 1e6):>11} "
-                f"{_fmt(prov['usd_per_million_tokens'], 2):>7} {'ok' if y['power_cap_met'] else 'OVER':>4}"
-            )
-    lines += ["", "Figures at the provisioned capacity; P10-P90 bands over the Monte Carlo. "
-              "accelerators P10-P90 is the requirement before packing into domains."]
+            lines += textwrap.wrap(f"note: {note}", WIDTH, initial_indent="   ", subsequent_indent="     ")
+        lines += ["", *_capacity(p), "", *_money(p), "", *_horizon(p, fc["years"])]
+    lines += ["", "Figures at the provisioned capacity; P10-P90 bands over the Monte Carlo. required P10-P90 is",
+              "the requirement before packing into domains; idle and use are of the provisioned capacity.",
+              f"The provisioned capacity is the P{pct:g} domain count, so its power can sit above the band of",
+              "per-sample needs. capex: bought that year; opex: energy (or cloud rent); TCO = capex + opex.", "",
+              *_recommendation(plan)]
     return "\n".join(lines) + "\n"
