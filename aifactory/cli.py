@@ -293,7 +293,7 @@ def _report(args: argparse.Namespace) -> int:
         bar.stage(f"offline plan of {best} (Pulumi program under mocks)")
         inventory = inventory_summary(forecast, plan, args.forecast, best)
     bar.stage("rendering")
-    html, _facts = render(plan, forecast, calibration, inventory)
+    html, _facts = render(plan, calibration, inventory)
     bar.finish()
     _write(args.out, html, "report")
     print(f"wrote {args.out} ({len(html) / 1024:,.0f} KiB) in {time.perf_counter() - started:.1f} s")

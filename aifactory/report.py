@@ -14,6 +14,7 @@ calibration, offline inventory) that starts on a new printed page.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,15 +74,21 @@ def recommend(plan: dict[str, Any]) -> str:
     return str(plan["recommendation"]["platform"])
 
 
-def render(plan: dict[str, Any], forecast: Any = None, calibration: dict[str, Any] | None = None,
-           inventory: dict[str, Any] | None = None) -> tuple[str, Facts]:
-    """The page and the figures it prints."""
+@functools.cache
+def _template() -> jinja2.Template:
+    """The page template, compiled once per process."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("report.html.j2")
+
+
+def render(plan: dict[str, Any], calibration: dict[str, Any] | None = None,
+           inventory: dict[str, Any] | None = None) -> tuple[str, Facts]:
+    """The page and the figures it prints."""
     facts = Facts({"plan": plan, "calibration": calibration, "inventory": inventory})
     best = recommend(plan)
     context = main_context(plan, best, facts) | appendix_context(plan, best, facts, calibration, inventory)
-    return env.get_template("report.html.j2").render(**context), facts
+    return _template().render(**context), facts
 
 
 def calibration_summary() -> dict[str, Any]:

@@ -99,7 +99,7 @@ def with_examples(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def page(plan, calibration=None, inventory=None) -> dict[str, Any]:
-    html, facts = render(plan, None, calibration, inventory)
+    html, facts = render(plan, calibration, inventory)
     parser = Spans()
     parser.feed(html)
     return {"html": html, "plan": plan, "calibration": calibration, "inventory": inventory, "parser": parser,
