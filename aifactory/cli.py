@@ -289,7 +289,7 @@ def _report(args: argparse.Namespace) -> int:
     calibration = calibration_summary()
     inventory = None
     if not args.no_inventory:
-        best = recommend(plan)
+        best, _basis = recommend(plan)
         bar.stage(f"offline plan of {best} (Pulumi program under mocks)")
         inventory = inventory_summary(forecast, plan, args.forecast, best)
     bar.stage("rendering")

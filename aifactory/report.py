@@ -69,9 +69,11 @@ class Facts:
                 "high": self.plan(*parts, "p90", kind=kind)}
 
 
-def recommend(plan: dict[str, Any]) -> str:
-    """The recommended platform: the engine's answer (``sizing.recommendation``), carried in the plan."""
-    return str(plan["recommendation"]["platform"])
+def recommend(plan: dict[str, Any]) -> tuple[str, list[str]]:
+    """The recommended platform and the basis of the choice: the engine's answer
+    (``sizing.recommendation``), carried in the plan as ``recommendation``."""
+    rec = plan["recommendation"]
+    return str(rec["platform"]), [str(rec.get("basis", ""))]
 
 
 @functools.cache
@@ -86,7 +88,7 @@ def render(plan: dict[str, Any], calibration: dict[str, Any] | None = None,
            inventory: dict[str, Any] | None = None) -> tuple[str, Facts]:
     """The page and the figures it prints."""
     facts = Facts({"plan": plan, "calibration": calibration, "inventory": inventory})
-    best = recommend(plan)
+    best, _basis = recommend(plan)
     context = main_context(plan, best, facts) | appendix_context(plan, best, facts, calibration, inventory)
     return _template().render(**context), facts
 

@@ -62,7 +62,7 @@ def main() -> int:
         forecast = timed(stages, "load forecast", load_forecast, EXAMPLE)
         plan = timed(stages, "plan (make_plan)", make_plan, forecast, samples=args.samples)
         cal = timed(stages, "calibration", calibration_summary)
-        inv = timed(stages, "offline plan", inventory_summary, forecast, plan, str(EXAMPLE), recommend(plan))
+        inv = timed(stages, "offline plan", inventory_summary, forecast, plan, str(EXAMPLE), recommend(plan)[0])
         html, _facts = timed(stages, "render", render, plan, cal, inv)
         stages.setdefault("total", []).append(time.perf_counter() - t0)
         size_kib = len(html) / 1024

@@ -111,7 +111,7 @@ def national():
     forecast = load_forecast(EXAMPLE)
     plan = make_plan(forecast, samples=1500)
     calibration = calibration_summary()
-    inventory = inventory_summary(forecast, plan, str(EXAMPLE), recommend(plan))
+    inventory = inventory_summary(forecast, plan, str(EXAMPLE), recommend(plan)[0])
     return page(plan, calibration, inventory)
 
 
@@ -170,7 +170,7 @@ def test_inventory_is_built_from_the_plan_the_page_shows(national):
 
 def test_headline_answers_how_many_mw_money_when_and_how_sure(national):
     plan = national["plan"]
-    best = recommend(plan)
+    best, _basis = recommend(plan)
     shown = {s["key"] for s in national["parser"].spans}
     for figure in ("domains", "accelerators", "facility_power_mw", "cost_usd"):
         assert f"plan:/platforms/{best}/years/2031/{figure}/provisioned" in shown
@@ -353,7 +353,7 @@ def test_page_in_headless_chromium(browser, full, tmp_path):
     assert requests == [page_file.as_uri()]  # the page itself, nothing else
     assert "sovereign AI factory sizing" in title and shot.stat().st_size > 50_000
     kinds = [c["kind"] for c in found]
-    platforms, llm = len(full["plan"]["platforms"]), len(full["plan"]["pareto"][recommend(full["plan"])])
+    platforms, llm = len(full["plan"]["platforms"]), len(full["plan"]["pareto"][recommend(full["plan"])[0]])
     assert sorted(kinds) == sorted(["money", "power", "utilisation", "timeline"] + ["buildout"] * platforms
                                    + ["tornado"] * platforms + ["pareto"] * llm)
     for c in found:
