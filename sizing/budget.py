@@ -7,7 +7,8 @@ P10/P50/P90 over the Monte Carlo samples and at the provisioned capacity.
 
 Money, where the catalog has a capex figure: ``capex_usd`` is the hardware and facility bought in
 a year (additions), ``cumulative_capex_usd`` what is installed, ``opex_usd`` the year's energy,
-``cost_usd`` the annual cost (capex amortised over its life plus energy). Where there is only a
+``cost_usd`` the annual cost (capex amortised over its life plus energy); opex also carries the
+rent of burst capacity for training runs not built. Where there is only a
 cloud price, capex is unknown (null) and opex and cost are the rent of the installed
 accelerators. Over the horizon: capex, opex and TCO = capex + opex (no residual value).
 
@@ -41,6 +42,7 @@ class Demand:
     required: np.ndarray  # accelerators at the year's peak
     busy: np.ndarray  # time-averaged busy accelerators
     inference: np.ndarray  # the inference part of ``required``
+    burst_hours: np.ndarray  # accelerator-hours rented as burst capacity for training runs
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class TrainingPlan:
     names: tuple[str, ...]
     build: np.ndarray  # (Wt, P) bool: the factory builds for the run
     accelerators: np.ndarray  # (Wt, P) in the run's first year
-    build_cost_usd: np.ndarray  # (Wt, P) horizon TCO with the run built minus without it
+    build_cost_usd: np.ndarray  # (Wt, P) horizon's annual costs with the run built minus without it
     burst_cost_usd: np.ndarray  # (Wt, P) renting its accelerators for its days, every year it runs
     burst_price_usd_per_hour: np.ndarray  # (P,) nominal, NaN where unknown
 
@@ -97,6 +99,14 @@ def _money(sz: Sizing, catalog: Catalog, domains: np.ndarray, it_w: np.ndarray,
     }
 
 
+def _burst_prices(sz: Sizing, catalog: Catalog) -> np.ndarray:
+    """Nominal burst price per accelerator-hour, shaped (1, P, 1); NaN where unknown."""
+    from sizing.burst import burst_price
+
+    prices = [(f.nominal if (f := burst_price(catalog, p)) is not None else np.nan) for p in sz.platform_ids]
+    return np.array(prices)[None, :, None]
+
+
 def _figures(sz: Sizing, catalog: Catalog, domains: np.ndarray, demand: Demand,
              tokens_per_year: np.ndarray) -> dict[str, np.ndarray]:
     """Every budget figure for a given installed domain count (Y, P, S)."""
@@ -113,6 +123,8 @@ def _figures(sz: Sizing, catalog: Catalog, domains: np.ndarray, demand: Demand,
     idle = catalog.facility["idle_power_fraction"].nominal
     energy_mwh = facility_w * (idle + (1.0 - idle) * utilisation) * HOURS_PER_YEAR / 1e6
     money = _money(sz, catalog, domains, it_w, energy_mwh, accelerators)
+    # burst rent is operating cost (in opex, hence TCO) but not the factory's annual cost per token
+    money["opex_usd"] = money["opex_usd"] + np.nan_to_num(demand.burst_hours * _burst_prices(sz, catalog))
     with np.errstate(invalid="ignore", divide="ignore"):
         per_mtok = np.where(tokens_per_year > 0, money["cost_usd"] * share / tokens_per_year * 1e6, np.nan)
         j_per_tok = np.where(tokens_per_year > 0, energy_mwh * 3.6e9 * share / tokens_per_year, np.nan)
@@ -148,12 +160,14 @@ def _tokens(sz: Sizing, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(tokens[:, None, :], shape)
 
 
-def provisioned_tco(sz: Sizing, catalog: Catalog, demand: Demand) -> np.ndarray:
-    """Horizon TCO (P,) at the provisioned capacity for a demand, at the provisioning percentile."""
+def provisioned_cost(sz: Sizing, catalog: Catalog, demand: Demand) -> np.ndarray:
+    """The annual cost (amortised capex + energy, or rent) summed over the horizon (P,), at the
+    provisioned capacity for a demand and the provisioning percentile. Amortised, so racks bought
+    early for a run cost the years of life they spend waiting for inference to fill them."""
     _domains, prov = capacity(sz, demand.required)
     prov_b = np.broadcast_to(prov[:, :, None], demand.required.shape)
-    tco = horizon(_figures(sz, catalog, prov_b, demand, _tokens(sz, demand.required.shape)))["tco_usd"]
-    return _percentile(tco, sz.forecast.provision_percentile)
+    cost = _figures(sz, catalog, prov_b, demand, _tokens(sz, demand.required.shape))["cost_usd"].sum(axis=0)
+    return _percentile(cost, sz.forecast.provision_percentile)
 
 
 def budget(sz: Sizing, catalog: Catalog, build: np.ndarray | None = None) -> Budget:

@@ -203,7 +203,9 @@ def _workloads(fc: Forecast) -> dict[str, Any]:
                                    for y, v in w.demand.per_year.items()})
         elif isinstance(w, TrainingWorkload):
             doc.update(model=w.model.name, precision=w.precision, tokens_b=w.tokens_b, seq_len=w.seq_len,
-                       deadline_days=w.deadline_days, years=list(w.years))
+                       deadline_days=w.deadline_days, years=list(w.years), demand_unit="billion_training_tokens",
+                       demand_p50={str(y): num(w.tokens_b * w.uncertainty.median_factor if y in w.years else 0.0)
+                                   for y in fc.years})
         out[w.name] = doc
     return out
 

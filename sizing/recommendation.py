@@ -79,7 +79,8 @@ def recommend(plan: dict[str, Any], share: dict[str, float | None]) -> dict[str,
         where = (f"no platform fits the {cap:g} MW power cap: the smallest factory needs "
                  f"{min(_peak_mw(plan['platforms'][p]) for p in pids):,.1f} MW")
     s = share.get(best)
-    sure = "" if s is None or len(pids) < 2 else f"; cheapest in {s * 100:.0f}% of Monte Carlo samples"
+    priced = sum(v is not None for v in share.values())
+    sure = "" if s is None or priced < 2 else f"; cheapest in {s * 100:.0f}% of Monte Carlo samples"
     return {
         "platform": best,
         "basis": basis,

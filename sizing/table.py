@@ -19,6 +19,10 @@ def _band(fig: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
     return f"{_fmt(fig['p10'], digits, scale)}-{_fmt(fig['p90'], digits, scale)}"
 
 
+def _usd_m(x: float | None, digits: int = 0) -> str:
+    return "n/a" if x is None else f"${_fmt(x, digits, 1e6)}M"
+
+
 def _pct(fig: dict[str, Any]) -> str:
     if fig["p50"] is None:
         return "n/a"
@@ -63,13 +67,13 @@ def _money(p: dict[str, Any]) -> list[str]:
 
 def _horizon(p: dict[str, Any], years: list[int]) -> list[str]:
     h = p["horizon"]
-    parts = [f"{label} ${_fmt(h[k]['provisioned'], 0, 1e6)}M (P10-P90 {_band(h[k], 0, 1e6)})"
+    parts = [f"{label} {_usd_m(h[k]['provisioned'])} (P10-P90 {_band(h[k], 0, 1e6)})"
              for label, k in (("capex", "capex_usd"), ("opex", "opex_usd"), ("TCO", "tco_usd"))]
     lines = [f"{years[0]}-{years[-1]}: " + "; ".join(parts[:2]), f"{'':11}{parts[2]}"]
     for t in p["training"]:
         lines.append(f"training {t['workload']} ({t['start']}, {t['days']:g} days, {_fmt(t['accelerators'])} "
                      f"accelerators): {t['mode'].upper()}")
-        lines.append(f"  build ${_fmt(t['build_cost_usd'], 1, 1e6)}M vs burst ${_fmt(t['burst_cost_usd'], 1, 1e6)}M")
+        lines.append(f"  build {_usd_m(t['build_cost_usd'], 1)} vs burst {_usd_m(t['burst_cost_usd'], 1)}")
     return lines
 
 

@@ -92,6 +92,10 @@ def test_burst_run_leaves_the_factory(small):
     for year, y in plan["platforms"]["gb300_nvl72"]["years"].items():
         assert y["domains"]["provisioned"] == alone["platforms"]["gb300_nvl72"]["years"][year]["domains"][
             "provisioned"]
+    # ... and its rent is operating cost: the horizon's opex (and TCO) carry it
+    rent = (plan["platforms"]["gb300_nvl72"]["horizon"]["opex_usd"]["p50"]
+            - alone["platforms"]["gb300_nvl72"]["horizon"]["opex_usd"]["p50"])
+    assert rent == pytest.approx(run["burst_cost_usd"], rel=0.25)
 
 
 def test_idle_capacity_is_not_charged_to_tokens(small):

@@ -90,3 +90,15 @@ def test_plan_says_when_the_cap_is_exceeded(small, write_forecast, capsys):
     assert main(["plan", str(write_forecast(small)), "--json"]) == 0  # a finding, not an input error
     err = capsys.readouterr().err
     assert "no platform fits the site's 0.1 MW power cap" in err
+
+
+def test_unpriced_platform_has_no_share_and_no_false_certainty(small, write_forecast, capsys):
+    small["workloads"] = [w for w in small["workloads"] if w["kind"] != "training"]
+    small["platforms"] = ["b200_hgx", "h100_hgx"]  # cloud price only; no price at all
+    plan, _ = _size(write_forecast, small, capsys)
+    rec = plan["recommendation"]
+    assert rec["platform"] == "b200_hgx" and rec["cheaper_share"] == {"b200_hgx": 1.0, "h100_hgx": None}
+    assert "cheapest in" not in rec["reason"]  # one priced platform: nothing to be sure about
+    assert plan["platforms"]["h100_hgx"]["horizon"]["tco_usd"]["provisioned"] is None
+    assert plan["platforms"]["b200_hgx"]["horizon"]["capex_usd"]["provisioned"] is None  # rent, no capex
+    assert plan["platforms"]["b200_hgx"]["horizon"]["tco_usd"]["provisioned"] > 0
