@@ -242,6 +242,16 @@ def test_a_workload_name_with_dots_and_slashes(tmp_path):
     assert any("/workloads/reasoning~1v2~0beta/years/" in k for k in keys)
 
 
+def test_one_platform_alone():
+    plan = make_plan(load_forecast(EXAMPLE), platforms=["gb300_nvl72"], samples=200)
+    report = page(plan)
+    assert check_tags(report) > 200
+    text = answer(report)
+    assert "Build " in text and "NVL72 racks" in text
+    assert "cheaper platform in" not in text and "Only this platform was compared" in text
+    assert "parity" not in report["html"] and "UltraServers" not in text
+
+
 def test_sections_without_data_are_left_out(national):
     plan = copy.deepcopy(national["plan"])
     for key in ("pareto", "tornado", "training"):
