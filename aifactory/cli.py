@@ -385,11 +385,11 @@ def _report(args: argparse.Namespace) -> int:
     calibration = calibration_summary()
     inventory = None
     if not args.no_inventory:
-        best, _ = recommend(plan)
+        best, _basis = recommend(plan)
         bar.stage(f"offline plan of {best} (Pulumi program under mocks)")
         inventory = inventory_summary(forecast, plan, args.forecast, best)
     bar.stage("rendering")
-    html, _facts = render(plan, forecast, calibration, inventory)
+    html, _facts = render(plan, calibration, inventory)
     bar.finish()
     _write(args.out, html, "report")
     print(f"wrote {args.out} ({len(html) / 1024:,.0f} KiB) in {time.perf_counter() - started:.1f} s")
