@@ -362,11 +362,12 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
                         m.active_params / m.layers * np.maximum(m.mtp_layers, 1.0)))
     draft_bytes = np.where(k > 0, draft * ctx.wbytes, 0.0)
     seq_ws = ctx.e("sequence_workspace_mib") * MIB
-    fixed_bytes = ctx.weight_bytes + draft_bytes + ctx.n * ctx.e("workspace_gib") * GIB
+    fixed_bytes = ctx.weight_bytes + ctx.n * ctx.e("workspace_gib") * GIB
     per_seq = ctx.kv_seq_bytes + seq_ws
     b = _batches(ctx, batches, per_seq, fixed_bytes, usable_hbm_fraction, batch_fill)
-    memory = fixed_bytes + b * per_seq
-    fits = (memory <= ctx.n * ctx.hbm * usable_hbm_fraction) & (b <= ctx.e("max_batch"))
+    memory = fixed_bytes + b * per_seq  # without a draft network; the speculative variant adds its weights
+    capacity = ctx.n * ctx.hbm * usable_hbm_fraction
+    fits = (memory <= capacity) & (b <= ctx.e("max_batch"))
     valid = np.isfinite(ctx.n) & np.isfinite(ctx.peak)
     mode = _w(cases.disaggregated)
     pool = _prefill_pool(ctx, cases, usable_hbm_fraction) if (cases.disaggregated > 0).any() else None
@@ -380,7 +381,9 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
             v = _variant(ctx, cases, b, k if spec else np.zeros_like(k), draft, disagg, pool)
             allowed = (mode != 0) if disagg else (mode != 1)
             allowed = allowed & ((k > 0) if spec else True)
-            ok = valid & fits & allowed & (v["ttft_p99"] <= _w(cases.ttft_s)) & (v["tpot_p99"] <= _w(cases.tpot_s))
+            v["memory"] = np.broadcast_to(memory + (draft_bytes if spec else 0.0), b.shape)
+            ok = (valid & fits & (v["memory"] <= capacity) & allowed & (v["ttft_p99"] <= _w(cases.ttft_s))
+                  & (v["tpot_p99"] <= _w(cases.tpot_s)))
             v["feasible"], v["disagg"], v["spec"] = ok, np.full(ok.shape, disagg), np.full(ok.shape, spec)
             v["allowed"] = np.broadcast_to(allowed, ok.shape)
             best = v if best is None else _better(best, v)
@@ -390,7 +393,7 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
     return LlmGrid(
         replica_accelerators=ctx.n, batch=b, output_tokens_per_s=best["tok"],
         tokens_per_s_per_accelerator=best["tok"] / ctx.n, ttft_s=best["ttft"], tpot_s=best["tpot"],
-        ttft_p99_s=best["ttft_p99"], tpot_p99_s=best["tpot_p99"], memory_bytes=np.broadcast_to(memory, b.shape),
+        ttft_p99_s=best["ttft_p99"], tpot_p99_s=best["tpot_p99"], memory_bytes=best["memory"],
         bound=bound, fits=fits & valid, feasible=best["feasible"], disaggregated=best["disagg"],
         speculative=best["spec"], prefill_replica_accelerators=best["n_p"], prefill_share=best["share"],
         weight_format=ctx.wfmt, compute_format=ctx.cfmt,
