@@ -47,6 +47,8 @@ def _build() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, help="random seed (default: the forecast's, or 0)")
     s.add_argument("--json", action="store_true", help="print the plan as JSON on stdout")
     s.add_argument("--out", metavar="PLAN.json", help="also write the plan as JSON to this file")
+    s.add_argument("--software", action="append", metavar="PLATFORM=STACK", default=[],
+                   help="serving stack for a platform, e.g. trn3=neuron-aws (repeatable; over the forecast's)")
 
     p = sub.add_parser("predict", help="predict one configuration (the calibration interface)")
     p.add_argument("--platform", required=True, metavar="ID")
@@ -58,7 +60,15 @@ def _build() -> argparse.ArgumentParser:
     p.add_argument("--ttft-ms", type=float, metavar="MS")
     p.add_argument("--tpot-ms", type=float, metavar="MS")
     p.add_argument("--batch", type=int, metavar="B", help="fix the batch instead of maximising throughput")
-    p.add_argument("--disaggregated", action="store_true", help="prefill on separate accelerators")
+    p.add_argument("--disaggregated", nargs="?", const="true", choices=("true", "false", "auto"), default="false",
+                   help="two pools (prefill, decode); auto: the engine chooses")
+    p.add_argument("--software", metavar="STACK", help="serving stack (trtllm, vllm, neuron-oss, neuron-aws); "
+                   "default: the platform family's")
+    p.add_argument("--no-quantize", action="store_true", help="serve a BF16 checkpoint in BF16 (no FP8 serving)")
+    p.add_argument("--prefix-cache-hit", type=float, default=0.0, metavar="H",
+                   help="share of prompt tokens served from the prefix cache (0-0.99)")
+    p.add_argument("--speculative", metavar="METHOD:TOKENS:ACCEPTANCE",
+                   help="speculative decoding, e.g. mtp:3:0.7 or eagle:4:0.6 (draft:K:A:PARAMS_B for a draft model)")
     p.add_argument("--models-file", metavar="FILE", help="YAML mapping of model name to spec, before presets")
     p.add_argument("--train", action="store_true", help="predict training throughput instead")
     p.add_argument("--seq-len", type=float, metavar="T", help="training sequence length (with --train)")
@@ -179,7 +189,7 @@ def _size(args: argparse.Namespace) -> int:
     from sizing.sanity import check_plan
     from sizing.table import render
 
-    forecast = load_forecast(args.forecast)
+    forecast = _with_software(load_forecast(args.forecast), _software_overrides(args.software))
     _bounded(forecast, len(args.platforms or forecast.platforms), args.samples)
     bar = Progress(quiet=args.json)
     bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
@@ -222,15 +232,66 @@ def _predict(args: argparse.Namespace) -> int:
     if args.train:
         if args.seq_len is None:
             raise InputError("command line", "--seq-len", "required with --train")
-        result = predict_training(args.platform, spec, args.precision, args.accelerators, args.seq_len)
+        result = predict_training(args.platform, spec, args.precision, args.accelerators, args.seq_len,
+                                  software=args.software)
     else:
         for flag, value in (("--isl", args.isl), ("--osl", args.osl)):
             if value is None:
                 raise InputError("command line", flag, "required for inference (or use --train)")
+        if not 0.0 <= args.prefix_cache_hit <= 0.99:
+            raise InputError("command line", "--prefix-cache-hit",
+                             f"must be between 0 and 0.99, got {args.prefix_cache_hit}")
+        disagg = {"true": True, "false": False}.get(args.disaggregated, args.disaggregated)
         result = predict_inference(args.platform, spec, args.precision, args.accelerators, args.isl, args.osl,
-                                   args.ttft_ms, args.tpot_ms, args.batch, args.disaggregated)
+                                   args.ttft_ms, args.tpot_ms, args.batch, disagg, software=args.software,
+                                   quantize=not args.no_quantize, prefix_hit=args.prefix_cache_hit,
+                                   speculative=_speculative(args.speculative))
     sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
     return 0
+
+
+def _software_overrides(items: list[str]) -> dict[str, str]:
+    """``--software PLATFORM=STACK`` items as a mapping (checked against the catalog by the engine)."""
+    out: dict[str, str] = {}
+    for item in items:
+        pid, sep, stack = item.partition("=")
+        if not sep or not pid or not stack:
+            raise InputError("command line", "--software",
+                             f"expected PLATFORM=STACK (e.g. trn3=neuron-aws), got {item!r}")
+        out[pid] = stack
+    return out
+
+
+def _with_software(forecast: Any, overrides: dict[str, str]) -> Any:
+    """The forecast with ``--software`` choices over its own ``software`` mapping (checked here, so an
+    unknown platform or stack names the flag)."""
+    from dataclasses import replace
+
+    from sizing.catalog import load_catalog
+
+    catalog = load_catalog()
+    for pid, stack in overrides.items():
+        platform = catalog.platform(pid, path="--software")
+        catalog.stack_for(platform, stack, path="--software")
+    return replace(forecast, software={**forecast.software, **overrides}) if overrides else forecast
+
+
+def _speculative(text: str | None) -> tuple[str, int, float, float] | None:
+    """``--speculative METHOD:TOKENS:ACCEPTANCE[:DRAFT_PARAMS_B]``."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        method, tokens, acceptance = parts[0], int(parts[1]), float(parts[2])
+        draft = float(parts[3]) if len(parts) > 3 else 0.0
+    except (IndexError, ValueError):
+        raise InputError("command line", "--speculative",
+                         f"expected METHOD:TOKENS:ACCEPTANCE (e.g. mtp:3:0.7), got {text!r}") from None
+    if method not in ("mtp", "eagle", "draft") or not 1 <= tokens <= 16 or not 0 <= acceptance <= 1:
+        raise InputError("command line", "--speculative", "method mtp, eagle or draft; tokens 1-16; acceptance 0-1")
+    if (method == "draft") != (draft > 0):
+        raise InputError("command line", "--speculative", "a draft model needs its size: draft:K:A:PARAMS_B (only)")
+    return method, tokens, acceptance, draft
 
 
 def _calibrate(args: argparse.Namespace) -> int:

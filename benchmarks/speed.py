@@ -1,7 +1,8 @@
 """Speed and memory of a national-scale sizing run, end to end (forecast -> plan JSON).
 
-A synthetic forecast of 50 workloads (LLM serving on 12 models, diffusion, training) x 5 years
-x 2 platforms x 10,000 Monte Carlo samples. Prints the median wall time of several runs, the peak
+A synthetic forecast of 50 workloads (LLM serving on 12 models, with two-pool disaggregation chosen
+automatically, prefix caching and speculative decoding on some; diffusion, training) x 5 years x 2
+platforms x 10,000 Monte Carlo samples. Prints the median wall time of several runs, the peak
 traced memory (numpy allocations) and the process's peak RSS, and configurations evaluated per
 second. Run: python benchmarks/speed.py [--workloads 50] [--samples 10000] [--repeat 3]
 """
@@ -51,7 +52,9 @@ def national_forecast(n_workloads: int, samples: int) -> dict[str, Any]:
             workloads.append({
                 "name": f"serving-{i}", "application": APPS[i % len(APPS)], "kind": "llm_inference",
                 "model": model, "precision": prec, "input_tokens": 500 + 97 * i, "output_tokens": 200 + 13 * i,
-                "ttft_ms": 3000 + 50 * i, "tpot_ms": 80 + i, "disaggregated": i % 7 == 0,
+                "ttft_ms": 3000 + 50 * i, "tpot_ms": 80 + i, "disaggregated": True if i % 7 == 0 else "auto",
+                "prefix_cache_hit": 0.3 if i % 3 == 0 else 0.0,
+                **({"speculative": {"method": "eagle", "tokens": 3, "acceptance": 0.6}} if i % 5 == 0 else {}),
                 "demand": {"unit": "requests_per_s", "base": 20 + 3 * i, "growth": 0.5,
                            "uncertainty": {"sigma": 0.3, "sigma_per_year": 0.05}},
             })

@@ -9,6 +9,7 @@ TensorRT-LLM rows), TPOT at a fixed batch (Neuron tutorial rows), or model TFLOP
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ class Row:
     batch: int | None = None
     seq_len: float = 0.0
     source: str = ""
+    stack: str = ""  # serving stack named in the row's notes ("stack: neuron-oss"); "" = family default
+    compiled_batch: int | None = None  # static batch the graph was compiled for (Neuron), from the notes
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,20 @@ def _f(value: str) -> float | None:
     return float(value) if value.strip() else None
 
 
+def _stack(notes: str) -> str:
+    """The stack id a row's notes name after "stack:" (e.g. "stack: neuron-oss (optimum-neuron)")."""
+    if "stack:" not in notes:
+        return ""
+    return notes.split("stack:", 1)[1].strip().split()[0].strip(";,()")
+
+
+def _compiled_batch(notes: str) -> int | None:
+    """The static batch a Neuron row's graph was compiled for ("compiled static batch 32", "compiled
+    batch 2", "max-num-seqs 2"): every step runs that many slots, however many are active."""
+    found = re.search(r"(?:compiled (?:static )?batch|max-num-seqs) (\d+)", notes)
+    return int(found.group(1)) if found else None
+
+
 def load_rows(directory: Path = DEFAULT_DIR) -> list[Row]:
     rows: list[Row] = []
     with open(directory / "inference.csv", newline="", encoding="utf-8") as fh:
@@ -69,6 +86,7 @@ def load_rows(directory: Path = DEFAULT_DIR) -> list[Row]:
                 isl=float(r["isl_mean"]), osl=float(r["osl_mean"]),
                 ttft_ms=_f(r["ttft_limit_ms"]), tpot_ms=_f(r["tpot_limit_ms"]),
                 batch=int(float(r["batch"])) if r["batch"].strip() else None, source=r["source"],
+                stack=_stack(r.get("notes", "")), compiled_batch=_compiled_batch(r.get("notes", "")),
             )
             rows.append(Row(id=r["id"], metric=metric, measured=measured, **common))  # type: ignore[arg-type]
             ttft = _f(r["measured_ttft_ms"])
@@ -96,7 +114,8 @@ def predict_rows(rows: list[Row], models: dict[str, ModelSpec], catalog: Catalog
     inference = [r for r in rows if r.kind == "inference"]
     queries = [
         InferenceQuery(r.platform, resolve(r.model, models, "calibration/models.yaml", r.id), r.precision,
-                       r.accelerators, r.isl, r.osl, r.ttft_ms, r.tpot_ms, r.batch)
+                       r.accelerators, r.isl, r.osl, r.ttft_ms, r.tpot_ms, r.batch, software=r.stack or None,
+                       compiled_batch=r.compiled_batch)
         for r in inference
     ]
     predicted = {r.id: out for r, out in zip(inference, predict_inference_many(queries, catalog), strict=True)}
@@ -104,6 +123,6 @@ def predict_rows(rows: list[Row], models: dict[str, ModelSpec], catalog: Catalog
         if r.kind == "training":
             spec = resolve(r.model, models, "calibration/models.yaml", r.id)
             predicted[r.id] = predict_training(r.platform, spec, r.precision, r.accelerators, r.seq_len,
-                                               catalog=catalog)
+                                               catalog=catalog, software=r.stack or None)
     return [Result(r, float(predicted[r.id][r.metric])) for r in rows]
 

@@ -9,6 +9,8 @@ bands include what the sources disagree on.
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -55,19 +57,33 @@ class Figure:
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Achievable fractions of peak for one platform family and software generation.
+    """Achievable fractions of peak and runtime limits of one serving software stack on one
+    platform family (TensorRT-LLM or vLLM on NVIDIA; open-source or AWS-managed Neuron on Trainium).
 
     ``software_generations`` maps an older software generation (as named in calibration rows) to
-    its throughput relative to ``software``, the generation the constants describe.
+    its throughput relative to ``software``, the generation the constants describe. A stack that is
+    not ``fitted`` has no public measurement: its constants derive from ``relative_to``'s, its
+    ``claims`` say what the assumption rests on and ``extra_sigma`` widens its bands.
     """
 
     family: str
     software: str
     figures: dict[str, Figure]
     software_generations: dict[str, float] = field(default_factory=dict)
+    stack: str = ""
+    default: bool = False
+    fitted: bool = True
+    relative_to: str = ""
+    extra_sigma: float = 0.0
+    claims: str = ""
 
     def value(self, name: str) -> float:
         return self.figures[name].nominal
+
+    @property
+    def basis(self) -> str:
+        """measured (fitted on calibration rows) or assumption (no public measurement)."""
+        return "measured" if self.fitted else "assumption"
 
 
 @dataclass(frozen=True)
@@ -117,17 +133,35 @@ class Catalog:
             raise InputError(source, path, f"unknown platform {platform_id!r}; allowed: {', '.join(self.platforms)}")
         return self.platforms[platform_id]
 
-    def efficiency_of(self, platform: Platform) -> Efficiency:
-        return self.efficiency[platform.family]
+    def stacks_of(self, family: str) -> list[str]:
+        return [k for k, e in self.efficiency.items() if e.family == family]
 
-    def prediction_sigma(self, platform: Platform, kind: str = "inference") -> float:
-        """Lognormal sigma of a prediction on this platform: the family's calibration residual and
-        the platform's extrapolation (no or few measurements) in quadrature."""
-        eff = self.efficiency_of(platform)
+    def default_stack(self, family: str) -> str:
+        return next(k for k, e in self.efficiency.items() if e.family == family and e.default)
+
+    def stack_for(self, platform: Platform, stack: str | None = None, *, source: str = "command line",
+                  path: str = "--software") -> str:
+        """The stack id serving ``platform``: ``stack`` if given (checked), else the family default."""
+        if stack is None:
+            return self.default_stack(platform.family)
+        allowed = self.stacks_of(platform.family)
+        if stack not in allowed:
+            raise InputError(source, path, f"unknown software stack {stack!r} for {platform.id} "
+                             f"({platform.family}); allowed: {', '.join(allowed)}")
+        return stack
+
+    def efficiency_of(self, platform: Platform, stack: str | None = None) -> Efficiency:
+        return self.efficiency[self.stack_for(platform, stack)]
+
+    def prediction_sigma(self, platform: Platform, kind: str = "inference", stack: str | None = None) -> float:
+        """Lognormal sigma of a prediction on this platform: the stack's calibration residual, the
+        platform's extrapolation (no or few measurements) and, for an unmeasured stack, its own
+        assumption spread, in quadrature."""
+        eff = self.efficiency_of(platform, stack)
         name = "training_residual_sigma" if kind == "training" else "residual_sigma"
         extra = platform.figure("extrapolation_sigma")
         ext = extra.nominal if extra is not None else 0.0
-        return float(np.hypot(eff.value(name), ext))
+        return float(np.sqrt(eff.value(name) ** 2 + ext**2 + eff.extra_sigma**2))
 
     def weight_bytes_per_param(self, precision: str) -> float:
         fig: Figure = self.precisions[precision]["weight_bytes_per_param"]
@@ -213,8 +247,9 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
     }
     efficiency = parse_efficiency(doc["efficiency"])
     for p in platforms.values():
-        if p.family not in efficiency:
-            raise ValueError(f"catalog {p.id}: no efficiency constants for family {p.family!r}")
+        defaults = [k for k, e in efficiency.items() if e.family == p.family and e.default]
+        if len(defaults) != 1:
+            raise ValueError(f"catalog {p.id}: family {p.family!r} needs exactly one default stack, has {defaults}")
     return Catalog(
         version=str(doc["catalog_version"]),
         sources=dict(doc["sources"]),
@@ -227,16 +262,42 @@ def parse_catalog(doc: dict[str, Any]) -> Catalog:
 
 
 def parse_efficiency(doc: dict[str, Any]) -> dict[str, Efficiency]:
-    """The ``families`` mapping of efficiency.yaml."""
-    return {
-        fam: Efficiency(
-            family=fam,
-            software=str(spec["software"]),
-            figures={k: _figure(v, f"efficiency.{fam}.{k}") for k, v in spec["constants"].items()},
+    """The ``stacks`` mapping of efficiency.yaml (or efficiency_priors.yaml).
+
+    A stack with ``relative`` factors takes ``relative_to``'s constants times those factors, then its
+    own ``constants`` on top: the derivation is written in each constant's note.
+    """
+    raw_stacks: dict[str, Any] = doc["stacks"]
+    out: dict[str, Efficiency] = {}
+    for sid, spec in sorted(raw_stacks.items(), key=lambda kv: bool(kv[1].get("relative_to"))):
+        figures = {k: _figure(v, f"efficiency.{sid}.{k}") for k, v in spec.get("constants", {}).items()}
+        base_id = str(spec.get("relative_to", ""))
+        if base_id:
+            if base_id not in out:
+                raise ValueError(f"efficiency.{sid}: relative_to {base_id!r} is not a stack")
+            figures = _relative(out[base_id], spec.get("relative", {}), figures, sid)
+        out[sid] = Efficiency(
+            family=str(spec["family"]), software=str(spec["software"]), figures=figures,
             software_generations={str(k): float(v) for k, v in spec.get("software_generations", {}).items()},
+            stack=sid, default=bool(spec.get("default", False)), fitted=bool(spec.get("fitted", True)),
+            relative_to=base_id, extra_sigma=float(spec.get("extra_sigma", 0.0)), claims=str(spec.get("claims", "")),
         )
-        for fam, spec in doc["families"].items()
-    }
+    return {k: out[k] for k in raw_stacks}
+
+
+def _relative(base: Efficiency, factors: dict[str, Any], own: dict[str, Figure], sid: str) -> dict[str, Figure]:
+    """``base``'s figures, scaled by ``factors`` ({name: {value, note}}), with ``own`` figures on top."""
+    out = {}
+    for name, fig in base.figures.items():
+        f = factors.get(name)
+        if f is None:
+            out[name] = Figure(fig.low, fig.high, "assumption", fig.source,
+                               f"no {sid} measurement: {base.stack}'s value, carried over")
+        else:
+            v = float(f["value"])
+            out[name] = Figure(fig.low * v, fig.high * v, "assumption", fig.source,
+                               f"{base.stack}'s value x {v:g}: {f.get('note', '')}")
+    return {**out, **own}
 
 
 def _data(name: str) -> Any:
@@ -264,6 +325,7 @@ class Scenarios:
     """
 
     platform_ids: tuple[str, ...]
+    stacks: tuple[str, ...]  # serving software stack per platform
     domain_accelerators: np.ndarray  # (P,) int
     accelerators_per_instance: np.ndarray  # (P,) int
     hbm_bytes: np.ndarray
@@ -292,14 +354,31 @@ def _draw(fig: Figure | None, u: np.ndarray) -> np.ndarray:
     return out
 
 
-def scenarios(catalog: Catalog, platform_ids: list[str], count: int, rng: np.random.Generator) -> Scenarios:
-    """Draw ``count`` catalog scenarios for the given platforms (deterministic for a given rng)."""
+def platform_stream(seed: int, platform_id: str) -> np.random.Generator:
+    """The random stream of one platform's catalog draws: keyed on the seed and the platform id, so a
+    platform's figures do not depend on which other platforms are compared (one answer)."""
+    return np.random.default_rng([seed, 2, zlib.crc32(platform_id.encode("utf-8"))])
+
+
+def scenarios(catalog: Catalog, platform_ids: list[str], count: int, seed: int = 0,
+              stacks: Sequence[str | None] | None = None) -> Scenarios:
+    """Draw ``count`` catalog scenarios for the given platforms (deterministic for a given seed).
+
+    Each platform draws from its own stream (:func:`platform_stream`); ``stacks`` (parallel to
+    ``platform_ids``) names the serving stack whose constants each gets (None: its family's default).
+    A platform may appear twice with different stacks.
+    """
     P, K = len(platform_ids), count
     plats = [catalog.platforms[p] for p in platform_ids]
+    chosen = tuple(catalog.stack_for(p, st) for p, st in zip(plats, stacks or [None] * P, strict=True))
     n_fields = 8
-    u = rng.random((P, n_fields, K))
-    z = rng.standard_normal((P, K))
-    u_fac = rng.random(K)
+    u = np.empty((P, n_fields, K))
+    z = np.empty((P, K))
+    for i, pid in enumerate(platform_ids):
+        rng = platform_stream(seed, pid)
+        u[i] = rng.random((n_fields, K))
+        z[i] = rng.standard_normal(K)
+    u_fac = np.random.default_rng([seed, 3]).random(K)
 
     def per(field_index: int, name: str, scale: float) -> np.ndarray:
         return np.stack([_draw(p.figure(name), u[i, field_index].copy()) * scale for i, p in enumerate(plats)])
@@ -310,17 +389,16 @@ def scenarios(catalog: Catalog, platform_ids: list[str], count: int, rng: np.ran
             fig = p.dense_tflops[prec]
             if fig is not None:
                 peak[i, :, j] = _draw(fig, u[i, 7].copy()) * 1e12
-    sigma = np.array([catalog.prediction_sigma(p) for p in plats])[:, None]
+    sigma = np.array([catalog.prediction_sigma(p, stack=st) for p, st in zip(plats, chosen, strict=True)])[:, None]
     residual = np.exp(sigma * z - 0.5 * sigma**2)
     residual[:, 0] = 1.0
+    effs = [catalog.efficiency[st] for st in chosen]
     eff_names = sorted({name for e in catalog.efficiency.values() for name in e.figures})
-    eff = {
-        name: np.array([[catalog.efficiency_of(p).value(name)] for p in plats])
-        for name in eff_names
-    }
+    eff = {name: np.array([[e.value(name) if name in e.figures else np.nan] for e in effs]) for name in eff_names}
     fac = _draw(catalog.facility["facility_capex_usd_per_it_mw"], u_fac.copy()) / 1e6
     return Scenarios(
         platform_ids=tuple(platform_ids),
+        stacks=chosen,
         domain_accelerators=np.array([p.domain_accelerators for p in plats]),
         accelerators_per_instance=np.array([p.accelerators_per_instance for p in plats]),
         hbm_bytes=per(0, "hbm_gib", GIB),

@@ -16,7 +16,7 @@ The result, :class:`Sizing`, is what ``sizing.budget`` turns into domains, power
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,6 +61,9 @@ class InferenceDetail:
     tpot_s: np.ndarray
     bound: np.ndarray  # index into llm.BOUNDS, -1 for diffusion (compute)
     memory_bytes: np.ndarray
+    disaggregated: np.ndarray  # bool: two pools (prefill, decode)
+    speculative: np.ndarray  # bool: drafted tokens (MTP, EAGLE, draft model)
+    prefill_share: np.ndarray  # share of the accelerators in the prefill pool (0 when aggregated)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Sizing:
 
     forecast: Forecast
     platform_ids: tuple[str, ...]
+    software: tuple[str, ...]  # serving stack per platform
     scenarios: Scenarios
     scenario_of_sample: np.ndarray  # (S,) index into scenarios
     workload_names: tuple[str, ...]
@@ -131,7 +135,8 @@ def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, siz
     cases = llm.LlmCases.of(
         catalog, [w.model for w in ws], [w.precision for w in ws], [w.input_tokens for w in ws],
         [w.output_tokens for w in ws], [w.ttft_ms for w in ws], [w.tpot_ms for w in ws],
-        [w.disaggregated for w in ws],
+        [w.disaggregated for w in ws], [w.quantization == "auto" for w in ws], [w.prefix_hit for w in ws],
+        [w.speculative for w in ws],
     )
     grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)
     fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
@@ -165,7 +170,7 @@ def _check_feasible(forecast: Forecast, catalog: Catalog, ws: list, feasible: np
         for j, pid in enumerate(platform_ids):
             if ok[i, j]:
                 continue
-            if not catalog.platforms[pid].supports(w.precision):
+            if not isinstance(w, LlmWorkload) and not catalog.platforms[pid].supports(w.precision):
                 why = f"{pid} has no {w.precision} support"
             elif floor is not None and np.isfinite(floor.tpot_s[i, j]):
                 why = (f"the best any replica reaches there is p99 TTFT {floor.ttft_s[i, j] * 1e3:,.0f} ms and "
@@ -182,7 +187,7 @@ def _check_feasible(forecast: Forecast, catalog: Catalog, ws: list, feasible: np
             )
 
 
-def _scale(throughput_scale: dict[str, float] | None, platform_ids: list[str]) -> np.ndarray:
+def _scale(throughput_scale: Mapping[str, float] | None, platform_ids: list[str]) -> np.ndarray:
     """Per-platform throughput factors (1, P, 1, 1); an unknown platform or a factor that is not a
     positive finite number is an input error."""
     scale = dict(throughput_scale or {})
@@ -195,19 +200,33 @@ def _scale(throughput_scale: dict[str, float] | None, platform_ids: list[str]) -
     return np.array([float(scale.get(p, 1.0)) for p in platform_ids])[None, :, None, None]
 
 
+def software_of(forecast: Forecast, catalog: Catalog, platform_ids: list[str],
+                software: Mapping[str, str] | None = None) -> list[str]:
+    """The serving stack per platform: ``software`` (e.g. --software) over the forecast's
+    ``software`` mapping over the family default; an unknown stack is an input error."""
+    out = []
+    for pid in platform_ids:
+        given = (software or {}).get(pid)
+        where, path = ("command line", "--software") if given else (forecast.source, f"software.{pid}")
+        given = given or forecast.software.get(pid)
+        out.append(catalog.stack_for(catalog.platforms[pid], given, source=where, path=path))
+    return out
+
+
 def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
-         progress: Callable[[float], None] | None = None,
-         throughput_scale: dict[str, float] | None = None) -> Sizing:
+         progress: Callable[[float], None] | None = None, software: Mapping[str, str] | None = None,
+         throughput_scale: Mapping[str, float] | None = None) -> Sizing:
     """Size every workload on every platform for every year and Monte Carlo sample.
 
     ``progress`` (optional) is called with the fraction of samples done, chunk by chunk.
-    ``throughput_scale`` (optional) multiplies a platform's achievable serving throughput (LLM and
-    diffusion; training is unchanged): the what-if behind ``sizing.breakeven``.
+    ``software`` maps platform id -> serving stack (over the forecast's choice); ``throughput_scale``
+    maps platform id -> a factor on its achievable serving throughput (LLM and diffusion), the hook
+    the break-even analysis uses.
     """
     tput_scale = _scale(throughput_scale, platform_ids)
-    rng = np.random.default_rng([seed, 0])
     K = min(MAX_SCENARIOS, samples)
-    sc = scenarios(catalog, platform_ids, K, rng)
+    stacks = software_of(forecast, catalog, platform_ids, software)
+    sc = scenarios(catalog, platform_ids, K, seed, stacks)
     scenario_of_sample = np.arange(samples) % K
     usable = catalog.facility["usable_hbm_fraction"].nominal
     sizes = _candidate_sizes(catalog, platform_ids)
@@ -227,6 +246,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     # -- stage 1: performance per replica size ------------------------------------------------
     thr_parts, mem_parts = [], []
     det_batch, det_ttft, det_tpot, det_bound = [], [], [], []
+    det_dis, det_spec, det_share = [], [], []
     if llm_ws:
         best, n_cfg, floor = _llm_performance(catalog, llm_ws, sc, sizes, usable)
         configurations += n_cfg
@@ -237,6 +257,9 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
         det_ttft.append(best.ttft_s[:, :, 0])
         det_tpot.append(best.tpot_s[:, :, 0])
         det_bound.append(best.bound[:, :, 0])
+        det_dis.append(best.disaggregated[:, :, 0])
+        det_spec.append(best.speculative[:, :, 0])
+        det_share.append(best.prefill_share[:, :, 0])
     if dif_ws:
         thr_d, feas_d, mem_d = _diffusion_performance(catalog, dif_ws, sc, sizes, usable)
         configurations += int(thr_d.size)
@@ -249,6 +272,9 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
         det_ttft.append(lat)
         det_tpot.append(np.full(shape, np.nan))
         det_bound.append(np.ones(shape, dtype=int))  # compute
+        det_dis.append(np.zeros(shape, dtype=bool))
+        det_spec.append(np.zeros(shape, dtype=bool))
+        det_share.append(np.zeros(shape))
     if Wi:
         thr = np.concatenate(thr_parts) * sc.residual[None, :, :, None] * tput_scale
         mem_rep = np.concatenate(mem_parts)
@@ -264,6 +290,9 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
         tpot_s=np.concatenate(det_tpot) if det_tpot else np.zeros((0, P, Nc)),
         bound=np.concatenate(det_bound) if det_bound else np.zeros((0, P, Nc), dtype=int),
         memory_bytes=mem_rep[:, :, 0, :] if Wi else np.zeros((0, P, Nc)),
+        disaggregated=np.concatenate(det_dis) if det_dis else np.zeros((0, P, Nc), dtype=bool),
+        speculative=np.concatenate(det_spec) if det_spec else np.zeros((0, P, Nc), dtype=bool),
+        prefill_share=np.concatenate(det_share) if det_share else np.zeros((0, P, Nc)),
     )
 
     # -- demand samples -------------------------------------------------------------------------
@@ -330,6 +359,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     return Sizing(
         forecast=forecast,
         platform_ids=tuple(platform_ids),
+        software=tuple(stacks),
         scenarios=sc,
         scenario_of_sample=scenario_of_sample,
         workload_names=tuple(w.name for w in all_ws),
@@ -360,7 +390,9 @@ def training_need(catalog: Catalog, models: ModelArrays, precisions: list[str], 
     """
     prec = np.array([PRECISIONS.index(p) for p in precisions])
     peak = np.moveaxis(sc.peak_flops[:, :, prec], 2, 0)  # (Wt, P, K)
-    ratio = np.where(np.array(precisions)[:, None, None] == "fp8", sc.eff["fp8_training_mfu_ratio"][None], 1.0)
+    prec_arr = np.array(precisions)[:, None, None]
+    ratio = np.where(prec_arr == "fp8", sc.eff["fp8_training_mfu_ratio"][None],
+                     np.where(prec_arr == "fp4", sc.eff["fp4_training_mfu_ratio"][None], 1.0))
     total = tokens * training.flops_per_token(models, seq_len)[:, None]  # (Wt, X)
     n = training.accelerators_for_deadline(
         total[:, None, None, :], deadline_s[:, None, None, None], peak[..., None],

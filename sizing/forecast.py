@@ -89,8 +89,11 @@ class LlmWorkload(Workload):
     output_tokens: float
     ttft_ms: float | None
     tpot_ms: float | None
-    disaggregated: bool
+    disaggregated: bool | str  # False, True or "auto" (the default: the engine chooses per platform)
     serving: Serving = field(default_factory=Serving)
+    quantization: str = "auto"  # auto: a BF16 checkpoint may be served in FP8; none: as the checkpoint
+    prefix_hit: float = 0.0  # share of prompt tokens served from the prefix cache
+    speculative: tuple[str, int, float, float] | None = None  # (method, tokens, acceptance, draft_params_b)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,7 @@ class Forecast:
     seed: int
     workloads: tuple[Workload, ...]
     models: dict[str, ModelSpec] = field(default_factory=dict)
+    software: dict[str, str] = field(default_factory=dict)  # platform id -> serving stack
 
     def of_kind(self, kind: str) -> list[Any]:
         return [w for w in self.workloads if w.kind == kind]
@@ -180,6 +184,7 @@ def parse_forecast(doc: Any, source: str) -> Forecast:
         seed = DEFAULT_SEED if s is None else int(s)
         mc.done()
 
+    software = _software(root, catalog, platforms) if root.has("software") else {}
     models: dict[str, ModelSpec] = {}
     if root.has("models"):
         models = parse_models_mapping(root.raw("models"), source, "models")
@@ -198,8 +203,22 @@ def parse_forecast(doc: Any, source: str) -> Forecast:
     return Forecast(
         source=source, name=name, site=site, years=years, platforms=tuple(platforms),
         provision_percentile=pct, headroom=headroom, samples=samples, seed=seed,
-        workloads=tuple(workloads), models=models,
+        workloads=tuple(workloads), models=models, software=software,
     )
+
+
+def _software(root: Node, catalog: Any, platforms: list[str]) -> dict[str, str]:
+    """``software: {platform: stack}``: each key a platform of the forecast, each value a stack of
+    that platform's family."""
+    node = root.node("software")  # a mapping, or an error naming the field
+    out: dict[str, str] = {}
+    for pid in list(node.data):
+        if pid not in platforms:
+            node.fail(f"{pid!r} is not one of the forecast's platforms ({', '.join(platforms)})", str(pid))
+        allowed = catalog.stacks_of(catalog.platforms[pid].family)
+        out[pid] = node.text(str(pid), choices=allowed) or ""
+    node.done()
+    return out
 
 
 def _site(node: Node) -> Site:
@@ -243,8 +262,11 @@ def _workload(node: Node, years: tuple[int, ...], models: dict[str, ModelSpec]) 
             input_tokens=isl, output_tokens=osl,
             ttft_ms=node.number("ttft_ms", required=False, positive=True),
             tpot_ms=node.number("tpot_ms", required=False, positive=True),
-            disaggregated=bool(node.flag("disaggregated")),
+            disaggregated=_disaggregated(node),
             serving=_serving(node.node("serving")) if node.has("serving") else Serving(),
+            quantization=node.text("quantization", required=False, choices=QUANTIZATION) or "auto",
+            prefix_hit=_prefix_hit(node, isl),
+            speculative=_speculative(node.node("speculative")) if node.has("speculative") else None,
         )
     elif kind == "diffusion_inference":
         flops, params = _diffusion_cost(node)
@@ -266,7 +288,7 @@ def _workload(node: Node, years: tuple[int, ...], models: dict[str, ModelSpec]) 
         active = tuple(y for y in years if (y >= start if recurring else start <= y < start + span))
         w = TrainingWorkload(
             **common, model=model,
-            precision=node.text("precision", choices=("fp8", "bf16")) or "",
+            precision=node.text("precision", choices=PRECISIONS) or "",
             tokens_b=node.number("tokens_b", positive=True) or 0.0,
             seq_len=node.number("seq_len", positive=True, integer=True, maximum=10_000_000) or 0.0,
             deadline_days=deadline, years=active,
@@ -274,6 +296,48 @@ def _workload(node: Node, years: tuple[int, ...], models: dict[str, ModelSpec]) 
         )
     node.done()
     return w
+
+
+QUANTIZATION = ("auto", "none")
+SPEC_METHODS = ("mtp", "eagle", "draft")
+
+
+def _disaggregated(node: Node) -> bool | str:
+    value = node.raw("disaggregated", required=False)
+    if value is None:
+        return "auto"  # the engine keeps whichever serving mode does more per accelerator
+    if isinstance(value, bool):
+        return value
+    if value == "auto":
+        return "auto"
+    node.fail(f"must be true, false or auto, got {value!r}", "disaggregated")
+
+
+def _prefix_hit(node: Node, isl: float) -> float:
+    """``prefix_cache_hit`` (share of prompt tokens) or ``shared_prefix_tokens`` (at most the prompt)."""
+    if node.has("prefix_cache_hit") and node.has("shared_prefix_tokens"):
+        node.fail("give prefix_cache_hit or shared_prefix_tokens, not both", "shared_prefix_tokens")
+    hit = node.number("prefix_cache_hit", required=False, minimum=0, maximum=0.99)
+    if hit is not None:
+        return hit
+    shared = node.number("shared_prefix_tokens", required=False, minimum=0)
+    if shared is None:
+        return 0.0
+    if shared >= isl:
+        node.fail(f"must be less than input_tokens ({isl:g})", "shared_prefix_tokens")
+    return shared / isl
+
+
+def _speculative(node: Node) -> tuple[str, int, float, float]:
+    """``speculative: {method: mtp|eagle|draft, tokens: k, acceptance: a, draft_params_b: (draft only)}``."""
+    method = node.text("method", choices=SPEC_METHODS) or ""
+    tokens = int(node.number("tokens", integer=True, minimum=1, maximum=16) or 1)
+    acceptance = node.number("acceptance", minimum=0, maximum=1) or 0.0
+    draft = node.number("draft_params_b", required=method == "draft", positive=True)
+    if method != "draft" and draft is not None:
+        node.fail("draft_params_b belongs to method draft only (mtp and eagle run one layer)", "draft_params_b")
+    node.done()
+    return method, tokens, acceptance, float(draft or 0.0)
 
 
 def _serving(node: Node) -> Serving:

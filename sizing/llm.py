@@ -1,26 +1,35 @@
 """LLM serving performance: a calibrated roofline over every (workload, platform, scenario,
 replica size, batch) at once.
 
-Per replica of N accelerators serving a batch of B concurrent sequences:
+Per replica of N accelerators serving a batch of B concurrent sequences (B at most the stack's
+``max_batch``):
 
-- memory: weights (total parameters) + B x KV cache at the mean decode context must fit in
-  N x usable HBM.
-- a decode step reads the weights the batch touches (dense: all; MoE: the always-active part plus
-  the experts B tokens route to) and the batch's KV cache over N x HBM bandwidth, and does
-  2 x active parameters + attention FLOPs per token over N x peak; the step costs the larger of the
-  two plus the collectives (tensor-parallel all-reduces for dense models, expert-parallel
-  all-to-alls for MoE) over the scale-up link, and pipeline hops over EFA when a replica spans
-  several scale-up domains.
-- continuous batching: each step also prefills the B/osl requests that replace finished ones.
-  Prefill FLOPs share the step's compute with decode, so prefill is free up to the compute slack
-  of a memory-bound step. MLPerf counts output tokens only; this is where its hidden prefill goes.
-- TTFT and TPOT targets are p99 (as MLPerf's limits). The p99 TPOT is the bare decode step times a
-  jitter factor plus a calibrated multiple of the prefill interference (a batch that prefills little
-  has a p99 close to its mean); the p99 TTFT is a calibrated multiple of the mean (queueing).
-- disaggregated serving moves prefill to its own accelerators: TPOT is the bare decode step, and
-  the prefill accelerator-seconds are charged to the throughput.
+- formats: the workload names its checkpoint's weight format; each platform serves it in the best
+  format its hardware and stack support (:func:`serving_formats`): FP4 weights with FP8 or BF16
+  compute on Hopper, BF16 checkpoints in FP8 where the stack does so and the workload allows it.
+- memory: weights + B x (KV cache at the mean decode context, replicated when tensor parallelism
+  exceeds the KV heads, + per-sequence workspace) + N x the stack's workspace fit in N x usable HBM.
+- a step reads the weights the batch touches (dense: all; MoE: the always-active part plus the
+  experts B tokens route to) and the batch's KV cache, and computes every token's GEMMs and
+  attention; it costs the larger of the two, plus the collectives ONCE per step for all its tokens
+  (tensor-parallel all-reduces, expert-parallel all-to-alls), pipeline hops over EFA, the stack's
+  per-step software floor and a per-sequence cost (sampling over the vocabulary, scheduling).
+- MoE load imbalance only where experts are spread over ranks (EP > 1): expert-popularity skew
+  (fitted) plus the statistical spread of T routed tokens over R ranks, so decode (few tokens) and
+  prefill (many) differ.
+- continuous batching: each step also prefills the prompts that replace finished sequences (after
+  the prefix cache's hits). The p99 step is a decode step carrying one full prefill chunk (the
+  stack's chunk size; a whole prompt where the stack does not chunk) times a jitter factor; the
+  p99 TTFT is a calibrated multiple of the mean, whose queueing on the prefill share is explicit.
+- speculative decoding (MTP, EAGLE, a draft model): a step verifies k drafted tokens per sequence
+  and yields (1 - a^(k+1)) / (1 - a) tokens; the draft passes cost their weights and compute. The
+  engine uses it where it raises throughput (as engines switch it off at large batch).
+- disaggregated serving: a prefill pool (its own replica size, the cheapest meeting the TTFT) and a
+  decode pool (this grid's replica and batch); the KV cache moves over EFA; ``auto`` keeps the
+  better of aggregated and disaggregated per configuration.
 
-Achievable fractions of peak come from the catalog (calibration constants), never from code.
+Achievable fractions of peak and runtime limits come from the catalog (per serving stack), never
+from code.
 """
 
 from __future__ import annotations
@@ -36,6 +45,10 @@ ACTIVATION_BYTES = 2.0  # BF16 activations in collectives
 SCALEOUT_HOP_S = 20e-6  # one pipeline hop between scale-up domains over EFA (latency part)
 BATCHES = np.unique(np.round(np.geomspace(1, 16384, 110))).astype(float)
 BOUNDS = ("memory", "compute", "communication")
+FP4, FP8, BF16 = (PRECISIONS.index(p) for p in ("fp4", "fp8", "bf16"))
+DISAGG_MODES = ("false", "true", "auto")
+SPEC_METHODS = ("mtp", "eagle", "draft")
+MIB, GIB = 2.0**20, 2.0**30
 
 
 def replica_sizes(domain: int, max_accelerators: float = np.inf, max_domains: int = 16) -> list[int]:
@@ -47,39 +60,80 @@ def replica_sizes(domain: int, max_accelerators: float = np.inf, max_domains: in
     return sorted(s for s in sizes if s <= max_accelerators)
 
 
+def serving_formats(checkpoint: np.ndarray, quantize: np.ndarray, supported: np.ndarray,
+                    fp8_serving: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weight-storage and GEMM-compute formats (indices into PRECISIONS), shape (W, P).
+
+    ``checkpoint`` (W,) is the workload's weight format, ``quantize`` (W,) whether it allows a BF16
+    checkpoint to be served in FP8, ``supported`` (P, 3) the platform's tensor-core formats and
+    ``fp8_serving`` (P,) whether the stack serves BF16 checkpoints in FP8. An FP4 checkpoint keeps
+    4-bit weights everywhere and computes in FP4 where the hardware has it, else FP8, else BF16
+    (weight-only quantisation, as gpt-oss on Hopper); a quantised BF16 checkpoint stores FP8 weights.
+    """
+    ck = checkpoint[:, None]
+    s4, s8 = supported[None, :, FP4], supported[None, :, FP8]
+    to_fp8 = quantize[:, None] & s8 & (fp8_serving[None, :] > 0.5)
+    compute = np.where(ck == FP4, np.where(s4, FP4, np.where(s8, FP8, BF16)),
+                       np.where(ck == FP8, np.where(s8, FP8, BF16), np.where(to_fp8, FP8, BF16)))
+    weights = np.where((ck == BF16) & (compute == FP8), FP8, np.broadcast_to(ck, compute.shape))
+    return weights, compute
+
+
 @dataclass(frozen=True)
 class LlmCases:
     """LLM serving configurations as arrays of shape (W,)."""
 
     models: ModelArrays
-    precision_index: np.ndarray  # index into PRECISIONS
-    attention_index: np.ndarray
-    weight_bytes_per_param: np.ndarray
-    kv_bytes_per_element: np.ndarray
+    checkpoint_index: np.ndarray  # weight format of the checkpoint, index into PRECISIONS
+    quantize: np.ndarray  # bool: a BF16 checkpoint may be served in FP8
+    weight_bytes_table: np.ndarray  # (3,) bytes per weight of each format
+    kv_bytes_table: np.ndarray  # (3,) KV bytes per element when computing in each format
+    attention_table: np.ndarray  # (3,) attention rate format index when computing in each format
     isl: np.ndarray
     osl: np.ndarray
     ttft_s: np.ndarray  # inf when no target
     tpot_s: np.ndarray
-    disaggregated: np.ndarray
+    disaggregated: np.ndarray  # index into DISAGG_MODES
+    prefix_hit: np.ndarray  # share of prompt tokens served from the prefix cache
+    spec_tokens: np.ndarray  # drafted tokens per step; 0 = none
+    spec_acceptance: np.ndarray
+    spec_draft_params: np.ndarray  # parameters one draft pass runs
+    spec_explicit: np.ndarray  # bool: the workload chose; else the stack's MTP default may apply
+    compiled_batch: np.ndarray  # static-graph batch (Neuron rows); per-sequence costs run max(B, this) slots
 
     @staticmethod
     def of(catalog: Catalog, specs: list[ModelSpec], precisions: list[str], isl: list[float],
            osl: list[float], ttft_ms: list[float | None], tpot_ms: list[float | None],
-           disaggregated: list[bool]) -> LlmCases:
+           disaggregated: list[bool | str], quantize: list[bool] | None = None,
+           prefix_hit: list[float] | None = None,
+           speculative: list[tuple[str, int, float, float] | None] | None = None,
+           compiled_batch: list[float] | None = None) -> LlmCases:
+        """``speculative`` items are (method, tokens, acceptance, draft_params_b) or None."""
         def lim(values: list[float | None]) -> np.ndarray:
             return np.array([np.inf if v is None else v / 1e3 for v in values], dtype=float)
 
+        n = len(specs)
+        spec = speculative or [None] * n
+        draft = [0.0 if s is None else (s[3] * 1e9 if s[0] == "draft" else m.active_params_b * 1e9 / m.layers)
+                 for s, m in zip(spec, specs, strict=True)]
         return LlmCases(
             models=ModelArrays.of(specs),
-            precision_index=np.array([PRECISIONS.index(p) for p in precisions]),
-            attention_index=np.array([PRECISIONS.index(catalog.attention_rate(p)) for p in precisions]),
-            weight_bytes_per_param=np.array([catalog.weight_bytes_per_param(p) for p in precisions]),
-            kv_bytes_per_element=np.array([catalog.kv_bytes_per_element(p) for p in precisions]),
+            checkpoint_index=np.array([PRECISIONS.index(p) for p in precisions]),
+            quantize=np.array(quantize if quantize is not None else [True] * n, dtype=bool),
+            weight_bytes_table=np.array([catalog.weight_bytes_per_param(p) for p in PRECISIONS]),
+            kv_bytes_table=np.array([catalog.kv_bytes_per_element(p) for p in PRECISIONS]),
+            attention_table=np.array([PRECISIONS.index(catalog.attention_rate(p)) for p in PRECISIONS]),
             isl=np.array(isl, dtype=float),
             osl=np.array(osl, dtype=float),
             ttft_s=lim(ttft_ms),
             tpot_s=lim(tpot_ms),
-            disaggregated=np.array(disaggregated, dtype=bool),
+            disaggregated=np.array([DISAGG_MODES.index(str(d).lower()) for d in disaggregated]),
+            prefix_hit=np.array(prefix_hit if prefix_hit is not None else [0.0] * n, dtype=float),
+            spec_tokens=np.array([0.0 if s is None else float(s[1]) for s in spec]),
+            spec_acceptance=np.array([0.0 if s is None else float(s[2]) for s in spec]),
+            spec_draft_params=np.array(draft),
+            spec_explicit=np.array([s is not None for s in spec], dtype=bool),
+            compiled_batch=np.array(compiled_batch if compiled_batch is not None else [0.0] * n, dtype=float),
         )
 
 
@@ -89,7 +143,7 @@ class LlmGrid:
 
     replica_accelerators: np.ndarray  # (1, P, 1, Nc, 1)
     batch: np.ndarray  # (W, P, K, Nc, Bc)
-    output_tokens_per_s: np.ndarray  # per replica
+    output_tokens_per_s: np.ndarray  # per replica (decode pool; the prefill pool's cost included)
     tokens_per_s_per_accelerator: np.ndarray
     ttft_s: np.ndarray
     tpot_s: np.ndarray
@@ -99,6 +153,12 @@ class LlmGrid:
     bound: np.ndarray  # index into BOUNDS
     fits: np.ndarray
     feasible: np.ndarray
+    disaggregated: np.ndarray  # bool: the configuration runs two pools
+    speculative: np.ndarray  # bool: the configuration drafts tokens
+    prefill_replica_accelerators: np.ndarray  # prefill pool's replica size (NaN when aggregated)
+    prefill_share: np.ndarray  # share of accelerator-seconds in the prefill pool (0 when aggregated)
+    weight_format: np.ndarray  # (W, P) index into PRECISIONS
+    compute_format: np.ndarray  # (W, P)
 
 
 def _w(a: np.ndarray) -> np.ndarray:
@@ -106,151 +166,253 @@ def _w(a: np.ndarray) -> np.ndarray:
     return a[:, None, None, None, None]
 
 
+def _wp(a: np.ndarray) -> np.ndarray:
+    """(W, P) -> (W, P, 1, 1, 1)."""
+    return a[:, :, None, None, None]
+
+
+class _Ctx:
+    """The broadcast arrays one evaluation shares: hardware, stack constants, model and formats."""
+
+    def __init__(self, cases: LlmCases, sc: Scenarios, sizes: np.ndarray) -> None:
+        m = self.m = cases.models
+        P = len(sc.platform_ids)
+
+        def e(name: str) -> np.ndarray:
+            return sc.eff[name][None, :, :, None, None]
+
+        self.e = e
+        self.n = sizes[None, :, None, :, None]
+        domain = sc.domain_accelerators[None, :, None, None, None].astype(float)
+        self.tp = np.minimum(self.n, domain)
+        self.stages = np.ceil(self.n / domain)
+        self.hbm = sc.hbm_bytes[None, :, :, None, None]
+        self.bw = sc.hbm_bytes_per_s[None, :, :, None, None] * e("hbm_fraction")
+        self.link = 0.5 * sc.scaleup_bytes_per_s[None, :, :, None, None] * e("scaleup_fraction")
+        self.efa = sc.scaleout_bytes_per_s[None, :, :, None, None]
+        self.lat = e("collective_latency_us") * 1e-6
+        supported = np.isfinite(sc.peak_flops[:, 0, :])
+        self.wfmt, self.cfmt = serving_formats(cases.checkpoint_index, cases.quantize, supported,
+                                               sc.eff["fp8_serving"][:, 0])
+        p_idx = np.arange(P)[None, :]
+        peak = sc.peak_flops[p_idx, :, self.cfmt]  # (W, P, K)
+        peak = peak * np.where(self.cfmt == FP4, sc.eff["fp4_compute_ratio"][None, :, 0], 1.0)[..., None]
+        self.peak = peak[..., None, None]
+        self.attn_peak = sc.peak_flops[p_idx, :, cases.attention_table[self.cfmt]][..., None, None]
+        self.wbytes = _wp(cases.weight_bytes_table[self.wfmt])
+        kv_bytes = _wp(cases.kv_bytes_table[self.cfmt])
+        # GQA heads shard over TP ranks; beyond the KV-head count each rank holds a copy. MLA's latent is
+        # one per token (served with attention data parallelism): never replicated.
+        gqa = _w(m.kv_heads > 0) & ~_w(m.is_mla)
+        self.kv_repl = np.where(gqa, np.maximum(1.0, self.tp / _w(np.maximum(m.kv_heads, 1.0))), 1.0)
+        kv_ctx = effective_context(cases.isl + 0.5 * cases.osl, m.swa_fraction, m.sliding_window)
+        self.kv_seq_bytes = _w(m.kv_elements_full * kv_ctx) * kv_bytes * self.kv_repl
+        self.kv_prompt_bytes = _w(m.kv_elements_full * cases.isl) * kv_bytes  # moved prefill -> decode pool
+        self.weight_bytes = _w(m.total_params) * self.wbytes
+        self.isl_new = cases.isl * (1.0 - cases.prefix_hit)  # prompt tokens the prefix cache does not hold
+        self.ctx_decode = mean_attended_context(cases.isl, cases.osl, m.swa_fraction, m.sliding_window)
+        ctx_pre = mean_attended_context(cases.isl - self.isl_new, self.isl_new, m.swa_fraction, m.sliding_window)
+        self.compiled_batch = _w(cases.compiled_batch)
+        self.pre_attn_flops_tok = _w(2.0 * m.layers * m.heads * (m.qk_head_dim + m.head_dim) * ctx_pre)
+
+    def imbalance(self, tokens: np.ndarray) -> np.ndarray:
+        """Busiest expert-parallel rank / the average for ``tokens`` routed tokens; 1 without EP."""
+        m, r = self.m, self.tp
+        k = _w(np.maximum(m.experts_per_token, 1.0))
+        spread = np.sqrt(2.0 * np.log(np.maximum(r, 1.0)) * r / np.maximum(tokens * k, 1.0))
+        skewed = np.minimum(self.e("moe_imbalance") + spread, r)
+        return np.where(_w(m.is_moe) & (r > 1.0), np.maximum(skewed, 1.0), 1.0)
+
+    def linear_flops_per_token(self, tokens: np.ndarray) -> np.ndarray:
+        m = self.m
+        routed = _w(m.experts_per_token * m.params_per_expert)
+        return 2.0 * (_w(m.active_params) - routed + routed * self.imbalance(tokens) / self.e("moe_efficiency"))
+
+    def collectives(self, tokens: np.ndarray) -> np.ndarray:
+        """Scale-up communication of ONE step carrying ``tokens`` tokens through all layers, plus the
+        pipeline hops over EFA when a replica spans domains."""
+        m, tp = self.m, self.tp
+        layers, hidden = _w(m.layers), _w(m.hidden)
+        allreduce = layers * 2.0 * (self.lat + 2.0 * (tp - 1.0) / tp * tokens * hidden * ACTIVATION_BYTES / self.link)
+        k = _w(np.maximum(m.experts_per_token, 1.0))
+        alltoall = layers * 2.0 * (self.lat + self.imbalance(tokens) * (tp - 1.0) / tp * tokens / tp * k * hidden
+                                   * ACTIVATION_BYTES / self.link)
+        t = np.where(tp > 1.0, np.where(_w(m.is_moe), alltoall, allreduce), 0.0)
+        hops = (self.stages - 1.0) * (SCALEOUT_HOP_S + tokens * hidden * ACTIVATION_BYTES / self.efa)
+        return t + hops
+
+    def prefill_compute(self, tokens: np.ndarray) -> np.ndarray:
+        """Compute time of ``tokens`` prompt tokens (GEMMs and attention) at the prefill fractions."""
+        frac = self.e("prefill_compute_fraction")
+        return tokens * (self.linear_flops_per_token(tokens) / (self.n * self.peak * frac)
+                         + self.pre_attn_flops_tok / (self.n * self.attn_peak * frac))
+
+    def decode_step(self, b: np.ndarray, q: np.ndarray, prefill_tokens: np.ndarray) -> tuple[np.ndarray, ...]:
+        """One step: ``b`` sequences each verifying ``q`` tokens, plus ``prefill_tokens`` prompt tokens.
+
+        Returns (step time, memory part, compute part, communication and software part)."""
+        m, n = self.m, self.n
+        experts = _w(m.experts)
+        routed_tokens = b * q + prefill_tokens
+        touched = np.where(experts > 0, experts * (1.0 - (1.0 - _w(m.experts_per_token) / np.maximum(experts, 1.0))
+                                                    ** routed_tokens), 0.0)
+        routed_bytes = touched * _w(m.params_per_expert) * self.wbytes / self.e("moe_efficiency")
+        step_weight_bytes = np.where(_w(m.is_moe), _w(m.always_active_params) * self.wbytes + routed_bytes,
+                                     self.weight_bytes)
+        attn_eff = self.e("attention_efficiency")
+        t_mem = step_weight_bytes / (n * self.bw) + b * self.kv_seq_bytes / (n * self.bw * attn_eff)
+        dec = self.e("decode_compute_fraction")
+        attn_flops_tok = 2.0 * _w(m.layers * m.heads * m.attn_decode_width * self.ctx_decode)
+        t_comp = b * q * (self.linear_flops_per_token(b * q) / (n * self.peak * dec)
+                          + attn_flops_tok / (n * self.attn_peak * dec * attn_eff))
+        t_comp = t_comp + self.prefill_compute(prefill_tokens)
+        slots = np.maximum(b, self.compiled_batch)  # a static graph runs every compiled slot
+        t_comm = (self.collectives(b * q + prefill_tokens) + self.e("step_overhead_us") * 1e-6
+                  + slots * self.e("per_sequence_us") * 1e-6)
+        return np.maximum(t_mem, t_comp) + t_comm, t_mem, t_comp, t_comm
+
+
+def _draft_time(ctx: _Ctx, b: np.ndarray, k: np.ndarray, draft_params: np.ndarray) -> np.ndarray:
+    """k sequential draft passes of a ``draft_params`` network for ``b`` sequences."""
+    read = draft_params * ctx.wbytes / (ctx.n * ctx.bw)
+    comp = b * 2.0 * draft_params / (ctx.n * ctx.peak * ctx.e("decode_compute_fraction"))
+    return k * np.maximum(read, comp)
+
+
+def _prefill_pool(ctx: _Ctx, cases: LlmCases, usable: float) -> tuple[np.ndarray, ...]:
+    """The cheapest prefill replica size per (workload, platform, scenario) that holds the weights and
+    meets the TTFT: (accelerator-seconds per request, prefill latency incl. KV transfer, replica size),
+    each (W, P, K, 1, 1)."""
+    tokens = _w(ctx.isl_new)
+    compute = ctx.prefill_compute(tokens)
+    comm = ctx.collectives(tokens)
+    latency = np.maximum(compute, ctx.weight_bytes / (ctx.n * ctx.bw)) + comm
+    latency = latency + ctx.kv_prompt_bytes / (ctx.n * ctx.efa)
+    acc_s = ctx.n * (compute + comm)  # prompts batched back to back: the weights stream once per batch
+    fits = ctx.weight_bytes + ctx.n * ctx.e("workspace_gib") * GIB + ctx.kv_prompt_bytes <= ctx.n * ctx.hbm * usable
+    ok = fits & np.isfinite(ctx.n) & (ctx.e("ttft_tail_factor") * latency <= _w(cases.ttft_s))
+    cost = np.where(ok, acc_s, np.inf)
+    idx = np.argmin(cost, axis=3)[:, :, :, None]
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(np.broadcast_to(a, cost.shape), idx, axis=3)
+
+    return pick(cost), pick(latency), pick(np.broadcast_to(ctx.n, cost.shape))
+
+
+def _variant(ctx: _Ctx, cases: LlmCases, b: np.ndarray, k: np.ndarray, draft: np.ndarray, disagg: bool,
+             pool: tuple[np.ndarray, ...] | None) -> dict[str, np.ndarray]:
+    """Throughput and latencies of one serving mode (aggregated or two pools; k drafted tokens)."""
+    a = _wp(cases.spec_acceptance)  # (W, P) after evaluate() resolves the stack defaults
+    spec = k > 0
+    gain = np.where(spec, np.where(a < 1.0, (1.0 - a ** (k + 1.0)) / np.maximum(1.0 - a, 1e-12), k + 1.0), 1.0)
+    q = k + 1.0
+    t_draft = _draft_time(ctx, b, k, draft)
+    jitter, ttft_tail = ctx.e("tpot_jitter_factor"), ctx.e("ttft_tail_factor")
+    if disagg and pool is not None:
+        step, t_mem, t_comp, t_comm = ctx.decode_step(b, q, np.zeros_like(b))
+        step = step + t_draft
+        acc_req, lat_p, n_p = pool
+        decode_acc_s = ctx.n * step / (b * gain)
+        acc_s_tok = decode_acc_s + acc_req / _w(cases.osl)
+        tpot = step / gain
+        prefill_part = acc_req / _w(cases.osl)
+        share = np.where(np.isfinite(acc_s_tok), prefill_part / np.where(np.isfinite(acc_s_tok), acc_s_tok, 1.0), 0.0)
+        return {"tok": ctx.n / acc_s_tok, "tpot": tpot, "tpot_p99": jitter * tpot, "ttft": lat_p + tpot,
+                "ttft_p99": ttft_tail * lat_p + tpot, "t_mem": t_mem, "t_comp": t_comp, "t_comm": t_comm,
+                "n_p": np.broadcast_to(n_p, step.shape), "share": share}
+    pre_tokens = b * gain / _w(cases.osl) * _w(ctx.isl_new)
+    step, t_mem, t_comp, t_comm = ctx.decode_step(b, q, pre_tokens)
+    step = step + t_draft
+    chunk = np.minimum(ctx.e("prefill_chunk_tokens"), _w(ctx.isl_new))
+    step_chunk = ctx.decode_step(b, q, chunk)[0] + t_draft
+    tpot = step / gain
+    prefill_alone = (np.maximum(ctx.prefill_compute(_w(ctx.isl_new)), ctx.weight_bytes / (ctx.n * ctx.bw))
+                     + ctx.collectives(_w(ctx.isl_new)))
+    rho = np.clip(ctx.prefill_compute(pre_tokens) / step, 0.0, 0.95)
+    ttft = prefill_alone / (1.0 - rho) + tpot
+    return {"tok": b * gain / step, "tpot": tpot, "tpot_p99": jitter * np.maximum(step_chunk, step) / gain,
+            "ttft": ttft, "ttft_p99": ttft_tail * ttft, "t_mem": t_mem, "t_comp": t_comp, "t_comm": t_comm,
+            "n_p": np.full(step.shape, np.nan), "share": np.zeros(step.shape)}
+
+
+def _batches(ctx: _Ctx, batches: np.ndarray, per_seq_bytes: np.ndarray, fixed_bytes: np.ndarray,
+             usable: float, batch_fill: bool) -> np.ndarray:
+    """Candidate batches: the grid plus the batch that fills the HBM or reaches the stack's cap."""
+    room = ctx.n * ctx.hbm * usable - fixed_bytes
+    fill = np.minimum(np.floor(np.maximum(room, 0.0) / per_seq_bytes), ctx.e("max_batch"))
+    fill = np.where(fill >= 1.0, fill, 1.0)
+    grid_b = np.broadcast_to(batches[None, None, None, None, :], fill.shape[:-1] + (batches.size,))
+    return np.concatenate([grid_b, fill], axis=-1) if batch_fill else grid_b
+
+
 def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndarray,
              usable_hbm_fraction: float, batch_fill: bool = True) -> LlmGrid:
     """Evaluate every configuration. ``sizes`` is (P, Nc) with NaN padding; ``batches`` (Bc,);
-    with ``batch_fill`` a last batch candidate fills each replica's HBM exactly."""
-    m = cases.models
-    n = sizes[None, :, None, :, None]
-    domain = sc.domain_accelerators[None, :, None, None, None].astype(float)
-    hbm = sc.hbm_bytes[None, :, :, None, None]
-    bw = sc.hbm_bytes_per_s[None, :, :, None, None] * sc.eff["hbm_fraction"][None, :, :, None, None]
-    link = 0.5 * sc.scaleup_bytes_per_s[None, :, :, None, None] * sc.eff["scaleup_fraction"][None, :, :, None, None]
-    efa = sc.scaleout_bytes_per_s[None, :, :, None, None]
-    lat = sc.eff["collective_latency_us"][None, :, :, None, None] * 1e-6
-    pre_frac = sc.eff["prefill_compute_fraction"][None, :, :, None, None]
-    dec_frac = sc.eff["decode_compute_fraction"][None, :, :, None, None]
-    # peak FLOP/s at each workload's precision: (W, P, K)
-    peak = np.moveaxis(sc.peak_flops[:, :, cases.precision_index], 2, 0)[..., None, None]
-    # FP4 GEMMs reach a smaller share of their (doubled) peak than FP8 ones: a calibrated ratio
-    is_fp4 = (cases.precision_index == PRECISIONS.index("fp4"))[:, None, None, None, None]
-    peak = peak * np.where(is_fp4, sc.eff["fp4_compute_ratio"][None, :, :, None, None], 1.0)
-    # the busiest expert-parallel rank sets the pace of routed-expert compute and all-to-alls
-    imbalance = np.where(_w(m.is_moe), sc.eff["moe_imbalance"][None, :, :, None, None], 1.0)
-    attn_peak = np.moveaxis(sc.peak_flops[:, :, cases.attention_index], 2, 0)[..., None, None]
-
-    isl, osl = cases.isl, cases.osl
-    wbytes = cases.weight_bytes_per_param
-    # KV cache per sequence at the mean decode context (the batch holds sequences at all stages)
-    ctx_decode = mean_attended_context(isl, osl, m.swa_fraction, m.sliding_window)
-    kv_ctx = effective_context(isl + 0.5 * osl, m.swa_fraction, m.sliding_window)
-    kv_seq_bytes = _w(m.kv_elements_full * kv_ctx * cases.kv_bytes_per_element)
-    weight_bytes = _w(m.total_params * wbytes)
-    # candidate batches: the grid, plus the exact batch that fills the replica's HBM (the offline optimum
-    # is usually there, and a grid alone would land up to one step below it)
-    room = n * hbm * usable_hbm_fraction - weight_bytes
-    fill = np.floor(np.maximum(room, 0.0) / kv_seq_bytes)
-    fill = np.where(fill >= 1.0, fill, 1.0)
-    grid_b = np.broadcast_to(batches[None, None, None, None, :], fill.shape[:-1] + (batches.size,))
-    b = np.concatenate([grid_b, fill], axis=-1) if batch_fill else grid_b
-    memory = weight_bytes + b * kv_seq_bytes
-    fits = memory <= n * hbm * usable_hbm_fraction
-
-    # -- decode step -------------------------------------------------------------------------
-    experts = _w(m.experts)
-    touched = np.where(
-        experts > 0,
-        experts * (1.0 - (1.0 - _w(m.experts_per_token) / np.maximum(experts, 1.0)) ** b),
-        0.0,
-    )
-    step_weight_bytes = np.where(
-        _w(m.is_moe),
-        (_w(m.always_active_params) + touched * _w(m.params_per_expert)) * _w(wbytes),
-        weight_bytes,
-    )
-    # decode attention over a paged KV cache reaches a smaller share of peak than weight streaming and
-    # GEMMs do: KV reads and attention FLOPs run at attention_efficiency x the usual fractions
-    attn_eff = sc.eff["attention_efficiency"][None, :, :, None, None]
-    t_mem = step_weight_bytes / (n * bw) + b * kv_seq_bytes / (n * bw * attn_eff)
-    layers, hidden, heads = _w(m.layers), _w(m.hidden), _w(m.heads)
-    attn_flops_tok = 2.0 * layers * heads * _w(m.attn_decode_width) * _w(ctx_decode)
-    routed = _w(m.experts_per_token * m.params_per_expert)
-    linear_per_tok = 2.0 * (_w(m.active_params) - routed + routed * imbalance)
-    t_comp = b * (linear_per_tok / (n * peak * dec_frac) + attn_flops_tok / (n * attn_peak * dec_frac * attn_eff))
-
-    tp = np.minimum(n, domain)
-    stages = np.ceil(n / domain)
-    ring = 2.0 * (tp - 1.0) / tp
-    moe = _w(m.is_moe)
-    moe_layers = layers  # all-to-all per layer (dense layers of MoE models are a few percent)
-    k_routed = _w(np.maximum(m.experts_per_token, 1.0))
-
-    def collectives(tokens: np.ndarray) -> np.ndarray:
-        """Scale-up communication for ``tokens`` tokens in flight through all layers."""
-        allreduce = layers * 2.0 * (lat + ring * tokens * hidden * ACTIVATION_BYTES / link)
-        alltoall = moe_layers * 2.0 * (
-            lat + imbalance * (tp - 1.0) / tp * tokens / tp * k_routed * hidden * ACTIVATION_BYTES / link
-        )
-        t = np.where(moe, alltoall, allreduce)
-        return np.where(tp > 1.0, t, 0.0)
-
-    def hops(tokens: np.ndarray) -> np.ndarray:
-        return (stages - 1.0) * (SCALEOUT_HOP_S + tokens * hidden * ACTIVATION_BYTES / efa)
-
-    # fixed software cost of every step (kernel launches, scheduling, sampling)
-    t_comm_dec = collectives(b) + hops(b) + sc.eff["step_overhead_us"][None, :, :, None, None] * 1e-6
-
-    # -- prefill -----------------------------------------------------------------------------
-    ctx_prefill = mean_attended_context(np.zeros_like(isl), isl, m.swa_fraction, m.sliding_window)
-    pre_attn_flops = 2.0 * m.layers * m.heads * (m.qk_head_dim + m.head_dim) * isl * ctx_prefill
-    t_pre_comp = _w(isl) * linear_per_tok / (n * peak * pre_frac) + _w(pre_attn_flops) / (n * attn_peak * pre_frac)
-    t_pre_comm = collectives(_w(isl)) + hops(_w(isl))
-    t_pre_weights = weight_bytes / (n * bw)  # a lone prefill still streams the weights once
-
-    # -- steady state ------------------------------------------------------------------------
-    prefills_per_step = b / _w(osl)
-    disagg = _w(cases.disaggregated)
-    step_mixed = (
-        np.maximum(t_mem, t_comp + prefills_per_step * t_pre_comp)
-        + t_comm_dec
-        + prefills_per_step * t_pre_comm
-    )
-    step_alone = np.maximum(t_mem, t_comp) + t_comm_dec
-    prefill_alone = np.maximum(t_pre_comp, t_pre_weights) + t_pre_comm
-    # accelerator-seconds per output token -> output tokens/s per replica of n accelerators
-    acc_s_per_token = np.where(
-        disagg,
-        n * step_alone / b + n * (t_pre_comp + t_pre_comm) / _w(osl),
-        n * step_mixed / b,
-    )
-    tok_s_replica = n / acc_s_per_token
-    tpot = np.where(disagg, step_alone, step_mixed)
-    rho = np.where(disagg, 0.0, np.clip(prefills_per_step * t_pre_comp / step_mixed, 0.0, 0.95))
-    ttft = prefill_alone / (1.0 - rho) + tpot
-
-    compute_part = np.where(disagg, t_comp, t_comp + prefills_per_step * t_pre_comp)
-    comm_part = t_comm_dec + np.where(disagg, 0.0, prefills_per_step * t_pre_comm)
-    # which term dominates: 0 memory, 1 compute, 2 communication (ties go to the earlier)
-    bound = np.where(comm_part > np.maximum(t_mem, compute_part), 2, np.where(compute_part > t_mem, 1, 0))
-
-    valid = np.isfinite(n) & np.isfinite(peak)
-    # targets are p99 latencies (as MLPerf's). TPOT tails come from prefill work landing in decode
-    # steps: the p99 step is the bare decode step plus tpot_tail_factor x the mean interference (none
-    # when disaggregated); TTFT tails from queueing: ttft_tail_factor x the mean.
-    tpot_tail = sc.eff["tpot_tail_factor"][None, :, :, None, None]
-    jitter = sc.eff["tpot_jitter_factor"][None, :, :, None, None]
-    ttft_tail = sc.eff["ttft_tail_factor"][None, :, :, None, None]
-    tpot_p99 = jitter * step_alone + np.where(disagg, 0.0, tpot_tail * (step_mixed - step_alone))
-    ttft_p99 = ttft * ttft_tail
-    feasible = (
-        valid & fits
-        & (ttft_p99 <= _w(cases.ttft_s))
-        & (tpot_p99 <= _w(cases.tpot_s))
-    )
+    with ``batch_fill`` a last batch candidate fills each replica's HBM (or the stack's batch cap)."""
+    ctx = _Ctx(cases, sc, sizes)
+    m = ctx.m
+    # speculative decoding: the workload's, else the stack's MTP default for models with MTP modules
+    default_k = np.where(m.mtp_layers[:, None] > 0, sc.eff["mtp_tokens"][None, :, 0], 0.0)
+    k = _wp(np.where(cases.spec_explicit[:, None], cases.spec_tokens[:, None], default_k))
+    acc = np.where(cases.spec_explicit, cases.spec_acceptance, 0.0)[:, None] + np.where(
+        cases.spec_explicit[:, None], 0.0, sc.eff["mtp_acceptance"][None, :, 0])
+    cases = _with_acceptance(cases, acc)
+    draft = _w(np.where(cases.spec_explicit, cases.spec_draft_params,
+                        m.active_params / m.layers * np.maximum(m.mtp_layers, 1.0)))
+    draft_bytes = np.where(k > 0, draft * ctx.wbytes, 0.0)
+    seq_ws = ctx.e("sequence_workspace_mib") * MIB
+    fixed_bytes = ctx.weight_bytes + ctx.n * ctx.e("workspace_gib") * GIB
+    per_seq = ctx.kv_seq_bytes + seq_ws
+    b = _batches(ctx, batches, per_seq, fixed_bytes, usable_hbm_fraction, batch_fill)
+    memory = fixed_bytes + b * per_seq  # without a draft network; the speculative variant adds its weights
+    capacity = ctx.n * ctx.hbm * usable_hbm_fraction
+    fits = (memory <= capacity) & (b <= ctx.e("max_batch"))
+    valid = np.isfinite(ctx.n) & np.isfinite(ctx.peak)
+    mode = _w(cases.disaggregated)
+    pool = _prefill_pool(ctx, cases, usable_hbm_fraction) if (cases.disaggregated > 0).any() else None
+    best: dict[str, np.ndarray] | None = None
+    for disagg in (False, True):
+        if disagg and pool is None:
+            continue
+        for spec in (False, True):
+            if spec and not (k > 0).any():
+                continue
+            v = _variant(ctx, cases, b, k if spec else np.zeros_like(k), draft, disagg, pool)
+            allowed = (mode != 0) if disagg else (mode != 1)
+            allowed = allowed & ((k > 0) if spec else True)
+            v["memory"] = np.broadcast_to(memory + (draft_bytes if spec else 0.0), b.shape)
+            ok = (valid & fits & (v["memory"] <= capacity) & allowed & (v["ttft_p99"] <= _w(cases.ttft_s))
+                  & (v["tpot_p99"] <= _w(cases.tpot_s)))
+            v["feasible"], v["disagg"], v["spec"] = ok, np.full(ok.shape, disagg), np.full(ok.shape, spec)
+            v["allowed"] = np.broadcast_to(allowed, ok.shape)
+            best = v if best is None else _better(best, v)
+    assert best is not None
+    bound = np.where(best["t_comm"] > np.maximum(best["t_mem"], best["t_comp"]), 2,
+                     np.where(best["t_comp"] > best["t_mem"], 1, 0))
     return LlmGrid(
-        replica_accelerators=n,
-        batch=b,
-        output_tokens_per_s=tok_s_replica,
-        tokens_per_s_per_accelerator=tok_s_replica / n,
-        ttft_s=ttft,
-        tpot_s=tpot,
-        ttft_p99_s=ttft_p99,
-        tpot_p99_s=tpot_p99,
-        memory_bytes=np.broadcast_to(memory, ttft.shape),
-        bound=bound,
-        fits=fits,
-        feasible=feasible,
+        replica_accelerators=ctx.n, batch=b, output_tokens_per_s=best["tok"],
+        tokens_per_s_per_accelerator=best["tok"] / ctx.n, ttft_s=best["ttft"], tpot_s=best["tpot"],
+        ttft_p99_s=best["ttft_p99"], tpot_p99_s=best["tpot_p99"], memory_bytes=best["memory"],
+        bound=bound, fits=fits & valid, feasible=best["feasible"], disaggregated=best["disagg"],
+        speculative=best["spec"], prefill_replica_accelerators=best["n_p"], prefill_share=best["share"],
+        weight_format=ctx.wfmt, compute_format=ctx.cfmt,
     )
+
+
+def _with_acceptance(cases: LlmCases, acceptance: np.ndarray) -> LlmCases:
+    """``cases`` with the per-(workload, platform) acceptance rate in ``spec_acceptance``."""
+    from dataclasses import replace
+
+    return replace(cases, spec_acceptance=acceptance)
+
+
+def _better(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Element-wise, the feasible variant with the higher throughput (``a`` on ties); where neither is
+    feasible, the one the workload allows (so its latencies explain why)."""
+    take_b = (b["feasible"] & (~a["feasible"] | (b["tok"] > a["tok"]))) | (
+        ~a["feasible"] & ~b["feasible"] & b["allowed"] & ~a["allowed"])
+    return {key: np.where(take_b, b[key], a[key]) for key in a}
 
 
 @dataclass(frozen=True)
@@ -264,6 +426,10 @@ class BestPerSize:
     memory_bytes: np.ndarray
     bound: np.ndarray
     feasible: np.ndarray
+    disaggregated: np.ndarray
+    speculative: np.ndarray
+    prefill_replica_accelerators: np.ndarray
+    prefill_share: np.ndarray
 
 
 def best_batch(grid: LlmGrid) -> BestPerSize:
@@ -283,4 +449,8 @@ def best_batch(grid: LlmGrid) -> BestPerSize:
         memory_bytes=pick(grid.memory_bytes),
         bound=pick(grid.bound),
         feasible=best > 0,
+        disaggregated=pick(grid.disaggregated),
+        speculative=pick(grid.speculative),
+        prefill_replica_accelerators=pick(grid.prefill_replica_accelerators),
+        prefill_share=pick(grid.prefill_share),
     )

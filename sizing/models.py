@@ -43,6 +43,7 @@ class ModelSpec:
     dense_layers: int = 0
     sliding_window: int = 0
     sliding_window_layer_fraction: float = 0.0
+    mtp_layers: int = 0  # multi-token-prediction modules shipped with the checkpoint (DeepSeek-V3/R1: 1)
     source: str = ""
 
     @property
@@ -71,7 +72,7 @@ class ModelSpec:
 _REQUIRED_INT = ("layers", "hidden", "heads", "kv_heads", "head_dim")
 _OPTIONAL_INT = (
     "kv_lora_rank", "qk_rope_head_dim", "experts", "experts_per_token", "shared_experts",
-    "dense_layers", "sliding_window",
+    "dense_layers", "sliding_window", "mtp_layers",
 )
 SPEC_FIELDS = tuple(f.name for f in fields(ModelSpec) if f.name not in ("name", "source"))
 
@@ -175,6 +176,9 @@ class ModelArrays:
     layers: np.ndarray
     hidden: np.ndarray
     heads: np.ndarray
+    kv_heads: np.ndarray
+    is_mla: np.ndarray
+    mtp_layers: np.ndarray
     head_dim: np.ndarray
     qk_head_dim: np.ndarray  # query-key width per head in prefill attention
     attn_decode_width: np.ndarray  # per-head width of decode attention (QK + AV)
@@ -198,6 +202,9 @@ class ModelArrays:
             layers=arr(lambda s: s.layers),
             hidden=arr(lambda s: s.hidden),
             heads=arr(lambda s: s.heads),
+            kv_heads=arr(lambda s: s.kv_heads),
+            is_mla=np.array([s.attention == "mla" for s in specs], dtype=bool),
+            mtp_layers=arr(lambda s: s.mtp_layers),
             head_dim=arr(lambda s: s.head_dim),
             qk_head_dim=arr(lambda s: s.head_dim + s.qk_rope_head_dim if s.attention == "mla" else s.head_dim),
             attn_decode_width=arr(

@@ -39,26 +39,37 @@ class InferenceQuery:
     ttft_ms: float | None = None
     tpot_ms: float | None = None
     batch: int | None = None
-    disaggregated: bool = False
+    disaggregated: bool | str = False  # False, True or "auto"
+    software: str | None = None  # serving stack; None = the platform family's default
+    quantize: bool = True  # a BF16 checkpoint may be served in FP8 where the stack does so
+    prefix_hit: float = 0.0
+    speculative: tuple[str, int, float, float] | None = None  # (method, tokens, acceptance, draft_params_b)
+    compiled_batch: int | None = None  # a static graph's batch: per-sequence costs at least this many slots
 
 
-def _check(platform: Platform, precision: str, accelerators: int) -> None:
+def _check(platform: Platform, precision: str, accelerators: int, training: bool = False) -> None:
+    """Serving accepts any checkpoint format (served in the best format the platform has); training
+    needs the format in hardware."""
     if precision not in PRECISIONS:
         raise InputError(SOURCE, "--precision", f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
-    if not platform.supports(precision):
+    if training and not platform.supports(precision):
         ok = [p for p in PRECISIONS if platform.supports(p)]
         raise InputError(SOURCE, "--precision", f"{platform.id} has no {precision} support; allowed: {', '.join(ok)}")
     if accelerators < 1:
         raise InputError(SOURCE, "--accelerators", f"must be at least 1, got {accelerators}")
 
 
-def _notes(catalog: Catalog, platform: Platform) -> dict[str, Any]:
-    eff = catalog.efficiency_of(platform)
+def _notes(catalog: Catalog, platform: Platform, stack: str | None = None) -> dict[str, Any]:
+    eff = catalog.efficiency_of(platform, stack)
     out: dict[str, Any] = {
         "platform": platform.id,
+        "software": eff.stack,
+        "software_basis": eff.basis,
         "software_generation": eff.software,
         "calibration_basis": platform.calibration_basis,
     }
+    if eff.claims:
+        out["software_claims"] = eff.claims
     if platform.id.startswith("trn3"):
         out["note"] = ("Trn3 has no published measurement: derived from Trn2 calibration and the published "
                        "Trn3/Trn2 chip ratios")
@@ -73,6 +84,7 @@ def band(value: float, sigma: float) -> dict[str, float]:
 def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """Predict every query in one vectorised evaluation; raises InputError for the first bad one."""
     catalog = catalog or load_catalog()
+    columns: list[tuple[str, str]] = []  # (platform, stack) pairs: one scenario column each
     for q in queries:
         platform = catalog.platform(q.platform, path="--platform")
         _check(platform, q.precision, q.accelerators)
@@ -80,36 +92,38 @@ def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | Non
             raise InputError(SOURCE, "--isl" if q.isl <= 0 else "--osl", "must be greater than 0")
         if q.batch is not None and q.batch < 1:
             raise InputError(SOURCE, "--batch", f"must be at least 1, got {q.batch}")
-    pids = sorted({q.platform for q in queries})
-    sc = scenarios(catalog, pids, 1, np.random.default_rng(0))
-    per_platform: list[set[float]] = []
-    for pid in pids:
-        dom = catalog.platforms[pid].domain_accelerators
-        largest = max(q.accelerators for q in queries if q.platform == pid)
-        sizes = {float(n) for n in replica_sizes(dom, max_accelerators=largest)}
-        sizes |= {float(q.accelerators) for q in queries if q.platform == pid}
-        per_platform.append(sizes)
-    width = max(len(s) for s in per_platform)
-    sizes_arr = np.full((len(pids), width), np.nan)
-    for i, s in enumerate(per_platform):
-        sizes_arr[i, : len(s)] = sorted(s)
-    batches = np.unique(np.concatenate([BATCHES, [float(q.batch) for q in queries if q.batch is not None]]))
+        columns.append((q.platform, catalog.stack_for(platform, q.software)))
+    results: list[dict[str, Any] | None] = [None] * len(queries)
+    for col in sorted(set(columns)):  # one evaluation per (platform, stack): a handful, not per configuration
+        idx = [i for i, c in enumerate(columns) if c == col]
+        for i, out in zip(idx, _predict_column(catalog, col, [queries[i] for i in idx]), strict=True):
+            results[i] = out
+    return [r for r in results if r is not None]
 
+
+def _predict_column(catalog: Catalog, col: tuple[str, str], queries: list[InferenceQuery]) -> list[dict[str, Any]]:
+    """Every query of one platform and stack in one vectorised evaluation."""
+    pid, stack = col
+    sc = scenarios(catalog, [pid], 1, 0, [stack])
+    dom = catalog.platforms[pid].domain_accelerators
+    sizes = {float(n) for n in replica_sizes(dom, max_accelerators=max(q.accelerators for q in queries))}
+    sizes |= {float(q.accelerators) for q in queries}
+    sizes_arr = np.array([sorted(sizes)])
+    fixed_only = all(q.batch is not None for q in queries)
+    fixed_batches = [float(q.batch) for q in queries if q.batch is not None]
+    batches = np.unique(fixed_batches) if fixed_only else np.unique(np.concatenate([BATCHES, fixed_batches]))
     cases = LlmCases.of(
         catalog, [q.model for q in queries], [q.precision for q in queries], [q.isl for q in queries],
         [q.osl for q in queries], [q.ttft_ms for q in queries], [q.tpot_ms for q in queries],
-        [q.disaggregated for q in queries],
+        [q.disaggregated for q in queries], [q.quantize for q in queries], [q.prefix_hit for q in queries],
+        [q.speculative for q in queries], [float(q.compiled_batch or 0) for q in queries],
     )
     usable = catalog.facility["usable_hbm_fraction"].nominal
-    fixed_only = all(q.batch is not None for q in queries)
     grid = evaluate(cases, sc, sizes_arr, batches, usable, batch_fill=not fixed_only)
-    plat_idx = np.array([pids.index(q.platform) for q in queries])
-    Q = len(queries)
 
     def own(a: np.ndarray) -> np.ndarray:
-        """(Q, P, 1, Nc, Bc) -> (Q, Nc, Bc) at each query's platform."""
-        full = np.broadcast_to(a, grid.feasible.shape)
-        return full[np.arange(Q), plat_idx, 0]
+        """(Q, 1, 1, Nc, Bc) -> (Q, Nc, Bc)."""
+        return np.broadcast_to(a, grid.feasible.shape)[:, 0, 0]
 
     n = own(grid.replica_accelerators)
     b = own(grid.batch)
@@ -120,6 +134,8 @@ def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | Non
     feasible = own(grid.feasible) & allowed
     replicas = np.floor(acc / n)
     per_acc = np.where(feasible, replicas * own(grid.output_tokens_per_s) / acc, -1.0)
+    platform = catalog.platforms[pid]
+    sigma = catalog.prediction_sigma(platform, stack=stack)
     results: list[dict[str, Any]] = []
     for i, q in enumerate(queries):
         flat = per_acc[i].reshape(-1)
@@ -130,14 +146,11 @@ def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | Non
             raise InputError(SOURCE, "--accelerators",
                              f"{q.model.name} at {q.precision} on {q.accelerators} x {q.platform}: {reason}")
         best = float(flat.max())
-        idx = int(np.flatnonzero(flat >= best * (1 - 1e-12))[0])  # smallest replica among exact ties
-        at = np.unravel_index(idx, per_acc[i].shape)
+        at = np.unravel_index(int(np.flatnonzero(flat >= best * (1 - 1e-12))[0]), per_acc[i].shape)  # smallest tie
 
         def val(a: np.ndarray, i: int = i, at: tuple[Any, ...] = at) -> float:
             return float(own(a)[i][at])
 
-        platform = catalog.platforms[q.platform]
-        sigma = catalog.prediction_sigma(platform)
         interval = band(best, sigma)
         out: dict[str, Any] = {
             "mode": "inference",
@@ -158,42 +171,69 @@ def predict_inference_many(queries: list[InferenceQuery], catalog: Catalog | Non
             "replica_memory_gib": val(grid.memory_bytes) / 2**30,
             "bound": BOUNDS[int(val(grid.bound))],
             "residual_sigma": sigma,
+            "formats": _formats(grid, i, 0, q.precision),
+            "speculative": bool(val(grid.speculative)),
+            "disaggregated": _pools(grid, val),
         }
-        out.update(_notes(catalog, platform))
+        out.update(_notes(catalog, platform, stack))
         results.append(out)
     return results
 
 
+def _formats(grid: Any, i: int, col: int, checkpoint: str) -> dict[str, str]:
+    """The formats a prediction served in (checkpoint weights, stored weights, GEMMs, attention, KV)."""
+    compute = PRECISIONS[int(grid.compute_format[i, col])]
+    attention = "bf16" if compute == "bf16" else "fp8"
+    return {"checkpoint": checkpoint, "weights": PRECISIONS[int(grid.weight_format[i, col])], "compute": compute,
+            "attention": attention, "kv_cache": attention}
+
+
+def _pools(grid: Any, val: Any) -> dict[str, Any] | bool:
+    """False when aggregated; else the two pools: prefill replica size and share of accelerators."""
+    if not bool(val(grid.disaggregated)):
+        return False
+    share = val(grid.prefill_share)
+    return {"prefill_pool": {"replica_accelerators": int(val(grid.prefill_replica_accelerators)),
+                             "accelerator_share": share},
+            "decode_pool": {"replica_accelerators": int(val(grid.replica_accelerators)), "batch": int(val(grid.batch)),
+                            "accelerator_share": 1.0 - share}}
+
+
 def predict_inference(platform_id: str, model: ModelSpec, precision: str, accelerators: int, isl: float,
                       osl: float, ttft_ms: float | None = None, tpot_ms: float | None = None,
-                      batch: int | None = None, disaggregated: bool = False,
-                      catalog: Catalog | None = None) -> dict[str, Any]:
+                      batch: int | None = None, disaggregated: bool | str = False,
+                      catalog: Catalog | None = None, software: str | None = None, quantize: bool = True,
+                      prefix_hit: float = 0.0,
+                      speculative: tuple[str, int, float, float] | None = None) -> dict[str, Any]:
     query = InferenceQuery(platform_id, model, precision, accelerators, isl, osl, ttft_ms, tpot_ms, batch,
-                           disaggregated)
+                           disaggregated, software, quantize, prefix_hit, speculative)
     return predict_inference_many([query], catalog)[0]
 
 
+def training_mfu_ratio(eff: Any, precision: str) -> float:
+    """MFU at a precision (of its own peak) relative to BF16's: one rule for predict and the engine."""
+    return {"fp8": eff.value("fp8_training_mfu_ratio"), "fp4": eff.value("fp4_training_mfu_ratio")}.get(precision, 1.0)
+
+
 def predict_training(platform_id: str, model: ModelSpec, precision: str, accelerators: int, seq_len: float,
-                     catalog: Catalog | None = None) -> dict[str, Any]:
+                     catalog: Catalog | None = None, software: str | None = None) -> dict[str, Any]:
     catalog = catalog or load_catalog()
     platform = catalog.platform(platform_id, path="--platform")
-    _check(platform, precision, accelerators)
-    if precision == "fp4":
-        raise InputError(SOURCE, "--precision", "training supports fp8 or bf16")
+    _check(platform, precision, accelerators, training=True)
     if seq_len <= 0:
         raise InputError(SOURCE, "--seq-len", "must be greater than 0")
-    eff = catalog.efficiency_of(platform)
+    eff = catalog.efficiency_of(platform, software)
     peak_fig = platform.dense_tflops[precision]
     assert peak_fig is not None
     peak = peak_fig.nominal * 1e12
-    ratio = eff.value("fp8_training_mfu_ratio") if precision == "fp8" else 1.0
+    ratio = training_mfu_ratio(eff, precision)
     u = float(mfu(np.array(float(accelerators)), np.array(eff.value("mfu_at_1024")),
                   np.array(eff.value("mfu_scale_exponent")), np.array(ratio)))
     m = ModelArrays.of([model])
     fpt = float(flops_per_token(m, np.array([float(seq_len)]))[0])
     tok_s = u * peak / fpt
     model_tflops = u * peak / 1e12  # model FLOPs incl. attention (the PaLM / Llama 3 MFU convention)
-    sigma = catalog.prediction_sigma(platform, "training")
+    sigma = catalog.prediction_sigma(platform, "training", software)
     out = {
         "mode": "training",
         "model": model.name,
@@ -209,5 +249,5 @@ def predict_training(platform_id: str, model: ModelSpec, precision: str, acceler
         "flops_per_token": fpt,
         "residual_sigma": sigma,
     }
-    out.update(_notes(catalog, platform))
+    out.update(_notes(catalog, platform, software))
     return out

@@ -94,3 +94,39 @@ def test_training_accelerators_meet_the_deadline_exactly(flops, days, m0, beta):
     achieved = n * peak * float(mfu(np.array(n), np.array(m0), np.array(beta), np.array(1.0))) * days * 86400
     assert achieved == np.float64(achieved)  # finite
     assert abs(achieved / flops - 1) < 1e-6 or n <= 1.0
+
+
+@settings(max_examples=15, deadline=None)
+@given(model=st.sampled_from(MODELS), hit=st.floats(0.0, 0.9), more=st.floats(0.0, 0.09),
+       platform=st.sampled_from(["gb300_nvl72", "trn3"]))
+def test_higher_prefix_hit_never_needs_more_accelerators(model, hit, more, platform):
+    def acc(h: float) -> list[float]:
+        doc = chat_forecast(300, platform)
+        doc["workloads"][0].update(model=model, prefix_cache_hit=h, input_tokens=4000)
+        plan = make_plan(parse_forecast(doc, "f.yaml"), catalog=CAT)
+        years = plan["platforms"][platform]["years"].values()
+        return [y["accelerators_required"][q] for y in years for q in ("p10", "p50", "p90")]
+
+    low, high = acc(hit), acc(min(0.99, hit + more))
+    assert all(b <= a + 1e-9 for a, b in zip(low, high, strict=True))
+
+
+@settings(max_examples=25, deadline=None)
+@given(model=st.sampled_from([m for m in MODELS if m != "deepseek-r1"]),  # no MTP default to compare against
+       platform=st.sampled_from(PLATFORMS), tpot=st.floats(5, 200), k=st.integers(1, 6), a=st.floats(0.0, 1.0),
+       method=st.sampled_from(["mtp", "eagle"]))
+def test_speculative_decoding_never_lowers_throughput_at_the_same_tpot(model, platform, tpot, k, a, method):
+    from sizing.errors import InputError
+    from sizing.models import presets
+
+    spec = presets()[model]
+    acc = CAT.platforms[platform].domain_accelerators
+
+    def thr(speculative: tuple[str, int, float, float] | None) -> float:
+        try:
+            return predict_inference(platform, spec, "fp8", acc, 1000, 500, tpot_ms=tpot,
+                                     speculative=speculative)["output_tokens_per_s_per_accelerator"]
+        except InputError:
+            return 0.0
+
+    assert thr((method, k, a, 0.0)) >= thr(None) * (1 - 1e-9)
