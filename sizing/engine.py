@@ -130,15 +130,20 @@ class LatencyFloor:
     tpot_s: np.ndarray
 
 
-def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
-                     usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor]:
-    cases = llm.LlmCases.of(
+def llm_cases(catalog: Catalog, ws: list[LlmWorkload], tpot: bool = True) -> llm.LlmCases:
+    """The serving cases of LLM workloads, as the engine scores them (``tpot=False`` drops the TPOT
+    target, so every batch is scored: the Pareto curve's view)."""
+    return llm.LlmCases.of(
         catalog, [w.model for w in ws], [w.precision for w in ws], [w.input_tokens for w in ws],
-        [w.output_tokens for w in ws], [w.ttft_ms for w in ws], [w.tpot_ms for w in ws],
+        [w.output_tokens for w in ws], [w.ttft_ms for w in ws], [w.tpot_ms if tpot else None for w in ws],
         [w.disaggregated for w in ws], [w.quantization == "auto" for w in ws], [w.prefix_hit for w in ws],
         [w.speculative for w in ws],
     )
-    grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)
+
+
+def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
+                     usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor]:
+    grid = llm.evaluate(llm_cases(catalog, ws), sc, sizes, llm.BATCHES, usable)
     fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
     floor = LatencyFloor(
         ttft_s=np.where(fits, grid.ttft_p99_s[:, :, 0], np.inf).min(axis=(-1, -2)),

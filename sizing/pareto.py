@@ -16,7 +16,7 @@ import numpy as np
 
 from sizing import llm
 from sizing.catalog import Catalog, scenarios
-from sizing.engine import _candidate_sizes, slot_accelerators
+from sizing.engine import _candidate_sizes, llm_cases, slot_accelerators, software_of
 from sizing.forecast import Forecast, LlmWorkload
 
 
@@ -38,13 +38,11 @@ def pareto(forecast: Forecast, catalog: Catalog, platform_ids: list[str]) -> dic
     out: dict[str, dict[str, Any]] = {p: {} for p in platform_ids}
     if not ws:
         return out
-    sc = scenarios(catalog, platform_ids, 1, np.random.default_rng(0))  # scenario 0: the nominal catalog
+    # scenario 0 is the nominal catalog; the stacks are the ones the plan sized with
+    sc = scenarios(catalog, platform_ids, 1, 0, software_of(forecast, catalog, platform_ids))
     sizes = _candidate_sizes(catalog, platform_ids)
-    cases = llm.LlmCases.of(
-        catalog, [w.model for w in ws], [w.precision for w in ws], [w.input_tokens for w in ws],
-        [w.output_tokens for w in ws], [w.ttft_ms for w in ws], [None] * len(ws), [w.disaggregated for w in ws],
-    )
-    grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, catalog.facility["usable_hbm_fraction"].nominal)
+    grid = llm.evaluate(llm_cases(catalog, ws, tpot=False), sc, sizes, llm.BATCHES,
+                        catalog.facility["usable_hbm_fraction"].nominal)
     slot = slot_accelerators(sizes, sc.domain_accelerators[:, None])  # (P, Nc)
     shape = grid.feasible[:, :, 0].shape  # (W, P, Nc, Bc)
     per_acc = np.broadcast_to(grid.output_tokens_per_s[:, :, 0], shape) / slot[None, :, :, None]

@@ -136,8 +136,8 @@ def _scenarios(sc: Scenarios, n: int) -> Scenarios:
     rep: dict[str, Any] = {}
     for f in dataclasses.fields(sc):
         v = getattr(sc, f.name)
-        if f.name in ("platform_ids", "domain_accelerators", "accelerators_per_instance", "eff"):
-            continue
+        if not isinstance(v, np.ndarray) or f.name in ("domain_accelerators", "accelerators_per_instance"):
+            continue  # per platform only (ids, stacks, counts) or per platform constants (eff)
         rep[f.name] = np.repeat(v[..., :1], n, axis=-1) if v.ndim == 1 else np.repeat(v[:, :1], n, axis=1)
     return dataclasses.replace(sc, **rep)
 

@@ -99,12 +99,17 @@ def test_burst_run_leaves_the_factory(small):
 
 
 def test_idle_capacity_is_not_charged_to_tokens(small):
-    """$ per million tokens carries only the inference share: installed but idle racks show as idle."""
-    plan = make_plan(parse_forecast(small, "small.yaml"), platforms=["gb300_nvl72"], samples=300)
-    for y in plan["platforms"]["gb300_nvl72"]["years"].values():
-        share = (y["usd_per_million_tokens"]["provisioned"] * y["tokens_per_year"]["provisioned"] / 1e6
-                 / y["cost_usd"]["provisioned"])
-        assert share <= 1.0 + 1e-3
+    """$ per million tokens carries only the inference share of the installed accelerators: in every
+    sample it is at most the whole annual cost over the tokens, and below it where racks stand idle
+    (checked per sample: percentiles of different figures do not multiply)."""
+    sz, bud, _ = _sized(small, True)
+    s = bud.samples
+    charged = s["usd_per_million_tokens"] * s["tokens_per_year"] / 1e6
+    ok = np.isfinite(charged)
+    assert ok.any()
+    assert np.all(charged[ok] <= s["cost_usd"][ok] * (1 + 1e-9))
+    idle = ok & (s["idle_accelerators"] > 0) if "idle_accelerators" in s else ok
+    assert np.any(charged[idle] < s["cost_usd"][idle] * (1 - 1e-3))
 
 
 def _deterministic(fc, scale: dict[str, float] | None = None):
