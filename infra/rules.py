@@ -661,6 +661,12 @@ class ScpWithoutHoles(Rule):
                 extra = [a for a in _as_list(s.get("NotAction") or []) if a not in REGION_EXEMPT_ACTIONS]
                 if extra:
                     yield f"statement {sid!r} exempts {extra[:4]}, beyond the justified global-service actions"
+                # with an explicit allow-list (policy config allowedRegions), the region deny may spare no other
+                spared = [str(v) for pairs in _condition(s).values() for key, value in pairs.items()
+                          if key.lower() == "aws:requestedregion" for v in _as_list(value)]
+                outside = [reg for reg in spared if ctx.allowed_regions and reg not in ctx.allowed_regions]
+                if outside:
+                    yield f"statement {sid!r} spares {outside}, outside the allowed regions {list(ctx.allowed_regions)}"
 
 
 def _covers(statement: Mapping[str, Any], action: str, key: str | None) -> bool:

@@ -237,6 +237,12 @@ def _exempt(action: str) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
+def _spare(region: str) -> Callable[[dict[str, Any]], None]:
+    def edit(doc: dict[str, Any]) -> None:
+        _region_statement(doc)["Condition"]["StringNotEquals"]["aws:RequestedRegion"].append(region)
+    return edit
+
+
 def _allow_action(action: str) -> Callable[[dict[str, Any]], None]:
     def edit(doc: dict[str, Any]) -> None:
         for s in doc["Statement"]:
@@ -397,6 +403,7 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("scp-without-holes", "all of IAM exempt from the region deny", _scp_edit("regions", _exempt("iam:*"))),
     Mutation("scp-without-holes", "CloudFront exempt from the region deny",
              _scp_edit("regions", _exempt("cloudfront:*"))),
+    Mutation("scp-without-holes", "the region deny spares us-east-1 too", _scp_edit("regions", _spare("us-east-1"))),
     Mutation("scp-complete", "the egress SCP lets VPN connections through",
              _scp_edit("no-egress", _allow_action("ec2:CreateVpnConnection"))),
     Mutation("scp-complete", "the egress SCP lets Direct Connect through",

@@ -331,3 +331,14 @@ def test_customer_site_factories_pass_the_rules(site):
                                 "localGatewayRouteTableId": "lgw-rtb-0123456789abcdef0"}}, "test")
     m = run_offline(settings)
     assert m.of_type(VPCE) and not m.check().violations, [str(v) for v in m.check().violations]
+
+
+def test_region_scp_may_spare_only_the_allowed_regions():
+    doc = {"Statement": [{"Sid": "DenyOutsideAllowedRegions", "Effect": "Deny", "NotAction": ["sts:*"],
+                          "Resource": "*", "Condition": {"StringNotEquals": {
+                              "aws:RequestedRegion": ["eu-central-1", "us-east-1"]}}}]}
+    scp = res("aws:organizations/policy:Policy", {"type": "SERVICE_CONTROL_POLICY", "content": json.dumps(doc)})
+    (v,) = [v for v in check_all([scp], Context(("eu-central-1",))).violations if v.rule == "scp-without-holes"]
+    assert "spares ['us-east-1']" in v.message
+    # without an explicit allow-list (the pack's allowedRegions unset) only the other checks apply
+    assert not [v for v in check_all([scp], Context()).violations if v.rule == "scp-without-holes"]
