@@ -213,3 +213,18 @@ def test_forecast_software_choice_and_override(small):
     assert size(f, CAT, ["trn3"], 20, 0).software == ("neuron-aws",)
     assert size(f, CAT, ["trn3"], 20, 0, software={"trn3": "neuron-oss"}).software == ("neuron-oss",)
     assert replace(f, software={}).software == {}
+
+
+def test_size_software_flag_names_the_stack_in_the_plan(tmp_path, small, capsys):
+    import json
+
+    import yaml
+
+    from aifactory.cli import main
+
+    f = tmp_path / "f.yaml"
+    f.write_text(yaml.safe_dump(small))
+    for stack, words in (("neuron-aws", "NOT MEASURED"), ("neuron-oss", "open-source")):
+        assert main(["size", str(f), "--samples", "50", "--json", "--software", f"trn3={stack}"]) == 0
+        plan = json.loads(capsys.readouterr().out)
+        assert words in plan["platforms"]["trn3"]["software_generation"]
