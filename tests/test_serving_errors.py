@@ -49,6 +49,7 @@ def test_forecast_software_errors(small, software, path, allowed):
     (["--software", "trn3"], "--software"),
     (["--software", "trn3=vllm"], "--software"),
     (["--software", "nope=trtllm"], "--software"),
+    (["--software", "trn2=neuron-aws"], "--software"),  # a platform the forecast does not size
 ])
 def test_size_software_flag_errors(tmp_path, small, capsys, args, flag):
     import yaml
