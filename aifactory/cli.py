@@ -189,7 +189,8 @@ def _size(args: argparse.Namespace) -> int:
     from sizing.sanity import check_plan
     from sizing.table import render
 
-    forecast = _with_software(load_forecast(args.forecast), _software_overrides(args.software))
+    forecast = load_forecast(args.forecast)
+    forecast = _with_software(forecast, _software_overrides(args.software), args.platforms or forecast.platforms)
     _bounded(forecast, len(args.platforms or forecast.platforms), args.samples)
     bar = Progress(quiet=args.json)
     bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
@@ -263,9 +264,9 @@ def _software_overrides(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _with_software(forecast: Any, overrides: dict[str, str]) -> Any:
+def _with_software(forecast: Any, overrides: dict[str, str], platforms: Sequence[str]) -> Any:
     """The forecast with ``--software`` choices over its own ``software`` mapping (checked here, so an
-    unknown platform or stack names the flag)."""
+    unknown platform or stack, or a platform not being sized, names the flag)."""
     from dataclasses import replace
 
     from sizing.catalog import load_catalog
@@ -273,6 +274,9 @@ def _with_software(forecast: Any, overrides: dict[str, str]) -> Any:
     catalog = load_catalog()
     for pid, stack in overrides.items():
         platform = catalog.platform(pid, path="--software")
+        if pid not in platforms:
+            raise InputError("command line", "--software",
+                             f"{pid} is not among the platforms sized ({', '.join(platforms)})")
         catalog.stack_for(platform, stack, path="--software")
     return replace(forecast, software={**forecast.software, **overrides}) if overrides else forecast
 

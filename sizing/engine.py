@@ -345,6 +345,13 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
 
     # -- training -------------------------------------------------------------------------------
     trn_nominal = np.zeros((Wt, P))
+    for w in trn_ws:  # training needs its format in hardware (FP4 training: Blackwell only)
+        for pid in platform_ids:
+            if not catalog.platforms[pid].supports(w.precision):
+                ok = ", ".join(p for p in PRECISIONS if catalog.platforms[pid].supports(p))
+                raise InputError(forecast.source, f"{w.path}.precision",
+                                 f"{pid} has no {w.precision} training support; allowed there: {ok}. "
+                                 "Change precision, or leave the platform out with --platform")
     if trn_ws:
         trn_acc, trn_hbm, trn_nominal = _training(catalog, forecast, trn_ws, sc, scenario_of_sample, z[Wi:],
                                                   usable)

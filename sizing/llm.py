@@ -35,6 +35,7 @@ from code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -215,13 +216,37 @@ class _Ctx:
         self.compiled_batch = _w(cases.compiled_batch)
         self.pre_attn_flops_tok = _w(2.0 * m.layers * m.heads * (m.qk_head_dim + m.head_dim) * ctx_pre)
 
+    def _on_moe_rows(self, fn: Any, default: float, *arrays: np.ndarray) -> np.ndarray:
+        """``fn(*arrays)`` evaluated on the MoE workloads' rows only (``default`` elsewhere): the dense
+        majority of a forecast never pays for routing arithmetic."""
+        shape = np.broadcast_shapes(*(a.shape for a in arrays), (len(self.m.is_moe), 1, 1, 1, 1))
+        rows = np.flatnonzero(self.m.is_moe)
+        out = np.full(shape, default)
+        if rows.size:
+            out[rows] = fn(*(np.broadcast_to(a, shape)[rows] if a.shape[0] > 1 else
+                             np.broadcast_to(a, (rows.size,) + shape[1:]) for a in arrays), rows)
+        return out
+
     def imbalance(self, tokens: np.ndarray) -> np.ndarray:
         """Busiest expert-parallel rank / the average for ``tokens`` routed tokens; 1 without EP."""
-        m, r = self.m, self.tp
-        k = _w(np.maximum(m.experts_per_token, 1.0))
-        spread = np.sqrt(2.0 * np.log(np.maximum(r, 1.0)) * r / np.maximum(tokens * k, 1.0))
-        skewed = np.minimum(self.e("moe_imbalance") + spread, r)
-        return np.where(_w(m.is_moe) & (r > 1.0), np.maximum(skewed, 1.0), 1.0)
+        m = self.m
+
+        def busiest(t: np.ndarray, r: np.ndarray, skew: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            k = _w(np.maximum(m.experts_per_token[rows], 1.0))
+            spread = np.sqrt(2.0 * np.log(np.maximum(r, 1.0)) * r / np.maximum(t * k, 1.0))
+            return np.where(r > 1.0, np.maximum(np.minimum(skew + spread, r), 1.0), 1.0)
+
+        return self._on_moe_rows(busiest, 1.0, tokens, self.tp, self.e("moe_imbalance"))
+
+    def touched_experts(self, tokens: np.ndarray) -> np.ndarray:
+        """Experts ``tokens`` routed tokens touch (all the weights a large batch streams)."""
+        m = self.m
+
+        def touched(t: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            e, k = _w(m.experts[rows]), _w(m.experts_per_token[rows])
+            return e * (1.0 - (1.0 - k / np.maximum(e, 1.0)) ** t)
+
+        return self._on_moe_rows(touched, 0.0, tokens)
 
     def linear_flops_per_token(self, tokens: np.ndarray) -> np.ndarray:
         m = self.m
@@ -234,10 +259,15 @@ class _Ctx:
         m, tp = self.m, self.tp
         layers, hidden = _w(m.layers), _w(m.hidden)
         allreduce = layers * 2.0 * (self.lat + 2.0 * (tp - 1.0) / tp * tokens * hidden * ACTIVATION_BYTES / self.link)
-        k = _w(np.maximum(m.experts_per_token, 1.0))
-        alltoall = layers * 2.0 * (self.lat + self.imbalance(tokens) * (tp - 1.0) / tp * tokens / tp * k * hidden
-                                   * ACTIVATION_BYTES / self.link)
-        t = np.where(tp > 1.0, np.where(_w(m.is_moe), alltoall, allreduce), 0.0)
+
+        def alltoall(t: np.ndarray, r: np.ndarray, lat: np.ndarray, link: np.ndarray, rows: np.ndarray) -> np.ndarray:
+            k = _w(np.maximum(m.experts_per_token[rows], 1.0))
+            busiest = self.imbalance(tokens)[rows]  # imbalance() always has every workload's row
+            return _w(m.layers[rows]) * 2.0 * (lat + busiest * (r - 1.0) / r * t / r * k * _w(m.hidden[rows])
+                                               * ACTIVATION_BYTES / link)
+
+        moe = self._on_moe_rows(alltoall, 0.0, tokens, tp, self.lat, self.link)
+        t = np.where(tp > 1.0, np.where(_w(m.is_moe), moe, allreduce), 0.0)
         hops = (self.stages - 1.0) * (SCALEOUT_HOP_S + tokens * hidden * ACTIVATION_BYTES / self.efa)
         return t + hops
 
@@ -247,29 +277,32 @@ class _Ctx:
         return tokens * (self.linear_flops_per_token(tokens) / (self.n * self.peak * frac)
                          + self.pre_attn_flops_tok / (self.n * self.attn_peak * frac))
 
-    def decode_step(self, b: np.ndarray, q: np.ndarray, prefill_tokens: np.ndarray) -> tuple[np.ndarray, ...]:
-        """One step: ``b`` sequences each verifying ``q`` tokens, plus ``prefill_tokens`` prompt tokens.
+    def decode_steps(self, b: np.ndarray, q: np.ndarray,
+                     prefills: tuple[np.ndarray, ...]) -> list[tuple[np.ndarray, ...]]:
+        """Steps of ``b`` sequences each verifying ``q`` tokens, one per entry of ``prefills`` (prompt
+        tokens the step also carries); the decode part is computed once for all of them.
 
-        Returns (step time, memory part, compute part, communication and software part)."""
+        Returns per entry (step time, memory part, compute part, communication and software part)."""
         m, n = self.m, self.n
-        experts = _w(m.experts)
-        routed_tokens = b * q + prefill_tokens
-        touched = np.where(experts > 0, experts * (1.0 - (1.0 - _w(m.experts_per_token) / np.maximum(experts, 1.0))
-                                                    ** routed_tokens), 0.0)
-        routed_bytes = touched * _w(m.params_per_expert) * self.wbytes / self.e("moe_efficiency")
-        step_weight_bytes = np.where(_w(m.is_moe), _w(m.always_active_params) * self.wbytes + routed_bytes,
-                                     self.weight_bytes)
         attn_eff = self.e("attention_efficiency")
-        t_mem = step_weight_bytes / (n * self.bw) + b * self.kv_seq_bytes / (n * self.bw * attn_eff)
+        t_kv = b * self.kv_seq_bytes / (n * self.bw * attn_eff)
         dec = self.e("decode_compute_fraction")
         attn_flops_tok = 2.0 * _w(m.layers * m.heads * m.attn_decode_width * self.ctx_decode)
-        t_comp = b * q * (self.linear_flops_per_token(b * q) / (n * self.peak * dec)
-                          + attn_flops_tok / (n * self.attn_peak * dec * attn_eff))
-        t_comp = t_comp + self.prefill_compute(prefill_tokens)
+        t_dec = b * q * (self.linear_flops_per_token(b * q) / (n * self.peak * dec)
+                         + attn_flops_tok / (n * self.attn_peak * dec * attn_eff))
         slots = np.maximum(b, self.compiled_batch)  # a static graph runs every compiled slot
-        t_comm = (self.collectives(b * q + prefill_tokens) + self.e("step_overhead_us") * 1e-6
-                  + slots * self.e("per_sequence_us") * 1e-6)
-        return np.maximum(t_mem, t_comp) + t_comm, t_mem, t_comp, t_comm
+        t_seq = slots * self.e("per_sequence_us") * 1e-6
+        out: list[tuple[np.ndarray, ...]] = []
+        for prefill_tokens in prefills:
+            routed_bytes = (self.touched_experts(b * q + prefill_tokens) * _w(m.params_per_expert) * self.wbytes
+                            / self.e("moe_efficiency"))
+            step_weight_bytes = np.where(_w(m.is_moe), _w(m.always_active_params) * self.wbytes + routed_bytes,
+                                         self.weight_bytes)
+            t_mem = step_weight_bytes / (n * self.bw) + t_kv
+            t_comp = t_dec + self.prefill_compute(prefill_tokens)
+            t_comm = self.collectives(b * q + prefill_tokens) + self.e("step_overhead_us") * 1e-6 + t_seq
+            out.append((np.maximum(t_mem, t_comp) + t_comm, t_mem, t_comp, t_comm))
+        return out
 
 
 def _draft_time(ctx: _Ctx, b: np.ndarray, k: np.ndarray, draft_params: np.ndarray) -> np.ndarray:
@@ -310,7 +343,7 @@ def _variant(ctx: _Ctx, cases: LlmCases, b: np.ndarray, k: np.ndarray, draft: np
     t_draft = _draft_time(ctx, b, k, draft)
     jitter, ttft_tail = ctx.e("tpot_jitter_factor"), ctx.e("ttft_tail_factor")
     if disagg and pool is not None:
-        step, t_mem, t_comp, t_comm = ctx.decode_step(b, q, np.zeros_like(b))
+        step, t_mem, t_comp, t_comm = ctx.decode_steps(b, q, (np.zeros((1, 1, 1, 1, 1)),))[0]
         step = step + t_draft
         acc_req, lat_p, n_p = pool
         decode_acc_s = ctx.n * step / (b * gain)
@@ -322,10 +355,11 @@ def _variant(ctx: _Ctx, cases: LlmCases, b: np.ndarray, k: np.ndarray, draft: np
                 "ttft_p99": ttft_tail * lat_p + tpot, "t_mem": t_mem, "t_comp": t_comp, "t_comm": t_comm,
                 "n_p": np.broadcast_to(n_p, step.shape), "share": share}
     pre_tokens = b * gain / _w(cases.osl) * _w(ctx.isl_new)
-    step, t_mem, t_comp, t_comm = ctx.decode_step(b, q, pre_tokens)
-    step = step + t_draft
     chunk = np.minimum(ctx.e("prefill_chunk_tokens"), _w(ctx.isl_new))
-    step_chunk = ctx.decode_step(b, q, chunk)[0] + t_draft
+    mean_step, chunk_step = ctx.decode_steps(b, q, (pre_tokens, chunk))
+    step, t_mem, t_comp, t_comm = mean_step
+    step = step + t_draft
+    step_chunk = chunk_step[0] + t_draft
     tpot = step / gain
     prefill_alone = (np.maximum(ctx.prefill_compute(_w(ctx.isl_new)), ctx.weight_bytes / (ctx.n * ctx.bw))
                      + ctx.collectives(_w(ctx.isl_new)))

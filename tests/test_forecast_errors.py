@@ -130,7 +130,7 @@ def test_model_that_fits_no_platform(small):
 
 def test_unsupported_precision_on_a_platform(small):
     small["platforms"] = ["h100_hgx"]
-    small["workloads"][0]["precision"] = "fp4"
+    small["workloads"][2]["precision"] = "fp4"  # diffusion: FP4 needs FP4 tensor cores (LLM serving does not)
     fc = parse_forecast(small, "f.yaml")
     with pytest.raises(InputError) as info:
         make_plan(fc, samples=20)
@@ -172,7 +172,7 @@ def test_top_level_not_a_mapping(write_forecast):
         (["predict", "--platform", "h100_hgx", "--model", "nope", "--precision", "fp8", "--accelerators", "8",
           "--isl", "100", "--osl", "100"], "unknown model 'nope'"),
         (["predict", "--platform", "trn2", "--model", "llama3.1-8b", "--precision", "fp4", "--accelerators", "1",
-          "--isl", "100", "--osl", "100"], "trn2 has no fp4 support"),
+          "--train", "--seq-len", "4096"], "trn2 has no fp4 support"),
         (["predict", "--platform", "h100_hgx", "--model", "llama3.1-405b", "--precision", "bf16",
           "--accelerators", "1", "--isl", "100", "--osl", "100"], "do not fit"),
         (["predict", "--platform", "h100_hgx", "--model", "llama3.1-8b", "--precision", "fp8",

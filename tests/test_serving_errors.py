@@ -49,6 +49,7 @@ def test_forecast_software_errors(small, software, path, allowed):
     (["--software", "trn3"], "--software"),
     (["--software", "trn3=vllm"], "--software"),
     (["--software", "nope=trtllm"], "--software"),
+    (["--software", "trn2=neuron-aws"], "--software"),  # a platform the forecast does not size
 ])
 def test_size_software_flag_errors(tmp_path, small, capsys, args, flag):
     import yaml
@@ -70,3 +71,17 @@ def test_predict_flag_errors(capsys, args, flag):
             "--accelerators", "1", "--isl", "100", "--osl", "100"]
     assert main(base + args) == 2
     assert flag in capsys.readouterr().err
+
+
+def test_fp4_training_needs_fp4_hardware(small):
+    from sizing.plan import make_plan
+
+    small["platforms"] = ["h100_hgx"]
+    small["workloads"] = [small["workloads"][0], {
+        "name": "train", "application": "custom", "kind": "training", "model": "llama3.1-8b", "precision": "fp4",
+        "tokens_b": 100, "seq_len": 8192, "deadline_days": 30, "start_year": 2027, "uncertainty": {"sigma": 0.1}}]
+    with pytest.raises(InputError) as info:
+        make_plan(parse_forecast(small, "f.yaml"), samples=20)
+    assert info.value.path.endswith(".precision") and "h100_hgx has no fp4 training support" in str(info.value)
+    small["platforms"] = ["gb300_nvl72"]
+    assert make_plan(parse_forecast(small, "f.yaml"), samples=20)["platforms"]["gb300_nvl72"]
