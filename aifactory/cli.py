@@ -280,6 +280,13 @@ def _plan(args: argparse.Namespace) -> int:
     if args.out is not None:
         _write(args.out, text, "manifest")
     sys.stdout.write(text if args.json else summary(manifest))
+    api = manifest.api_violations()
+    if api:
+        print(f"AWS API rules: {len(api)} name(s) or description(s) AWS would refuse; the plan is rejected:",
+              file=sys.stderr)
+        for a in api:
+            print(f"  {a}", file=sys.stderr)
+        return 1
     report = manifest.check()
     if not report.ok:
         print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)

@@ -55,6 +55,11 @@ def facility_mw(doc: dict[str, Any], platform: str) -> float:
     return float(years[max(years)]["facility_power_mw"]["provisioned"])
 
 
+def _quotas(bp: Any) -> str:
+    return ", ".join(f"{name} {need}/{default}" for name, (need, default) in bp.vpc_quota_needs().items()
+                     if need > default)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--platform", default="gb300_nvl72")
@@ -62,7 +67,7 @@ def main() -> int:
     args = ap.parse_args()
     print(f"platform {args.platform}; offline plan of the final year at P90")
     print(f"{'target MW':>10} {'plan MW':>9} {'domains':>8} {'pod groups':>11} {'resources':>10} "
-          f"{'plan s':>7} {'register s':>11} {'total s':>8}")
+          f"{'plan s':>7} {'register s':>11} {'total s':>8}  quotas to raise (need / default)")
     for target in args.targets:
         scale = 1.0
         for _ in range(4):  # demand is close to linear in power: a few secant steps suffice
@@ -81,7 +86,7 @@ def main() -> int:
         bp = manifest.blueprint
         print(f"{target:>10,.0f} {bp.facility['facility_power_mw']:>9,.1f} {bp.domains_planned:>8,} "
               f"{len(bp.pod_groups):>11,} {len(manifest.custom()):>10,} {total - manifest.seconds:>7.1f} "
-              f"{manifest.seconds:>11.1f} {total:>8.1f}")
+              f"{manifest.seconds:>11.1f} {total:>8.1f}  {_quotas(bp) or 'none'}")
     return 0
 
 

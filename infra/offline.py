@@ -95,6 +95,12 @@ class OfflineAws(pmocks.Mocks):
         return {}
 
     def _instance_type(self, name: str) -> dict[str, Any]:
+        from infra.efa import EC2_NETWORK
+
+        if name in EC2_NETWORK:
+            f = EC2_NETWORK[name]
+            return {"instanceType": name, "maximumNetworkCards": f.network_cards, "efaSupported": True,
+                    "efaMaximumInterfaces": len(f.efa_cards), "id": name}
         for p in self.catalog.platforms.values():
             fig = p.figure("network_cards")
             if p.instance_type == name:
@@ -112,12 +118,14 @@ class RecordingMonitor(pmocks.MockMonitor):
         self.parents: dict[tuple[str, str], str] = {}
         self.protect: dict[tuple[str, str], bool] = {}
         self.provider: dict[tuple[str, str], str] = {}
+        self.depends_on: dict[tuple[str, str], list[str]] = {}
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         key = (request.type, request.name)
         self.parents[key] = request.parent
         self.protect[key] = bool(request.protect)
         self.provider[key] = request.provider
+        self.depends_on[key] = sorted(u.rsplit("::", 1)[-1] for u in request.dependencies)
         return super().RegisterResource(request)
 
 
@@ -146,6 +154,12 @@ class Manifest:
 
     def check(self) -> Report:
         return check_all(self.rule_resources(), Context(self.settings.regions))
+
+    def api_violations(self) -> list[Any]:
+        """What AWS or the provider would refuse in names and descriptions (infra/api_rules.py)."""
+        from infra.api_rules import check_resources
+
+        return check_resources(self.custom())
 
     def by_type(self) -> Counter[str]:
         return Counter(r["type"] for r in self.custom())
@@ -196,6 +210,7 @@ def run_offline(settings: StackSettings, catalog: Catalog | None = None,
             "parent_type": parent_type, "custom": not typ.startswith("aifactory:"),
             "protect": monitor.protect.get((typ, name), False),
             "provider_region": provider_region.get(monitor.provider.get((typ, name), "")),
+            "depends_on": monitor.depends_on.get((typ, name), []),
             "inputs": offline.inputs[(typ, name)],
         })
     return Manifest(resources=resources, blueprint=blueprint, plan=plan, settings=settings, seconds=seconds)
@@ -221,6 +236,7 @@ def summary(m: Manifest) -> str:
         f"{bp.platform.domain_name}s, {'liquid cooling' if fac['liquid_cooling_required'] else 'air cooling'}"
         + (f" (power cap {fac['power_cap_mw']} MW: {'met' if fac['power_cap_met'] else 'EXCEEDED'})"
            if fac["power_cap_mw"] else ""),
+        *_refusal_lines(m),
         "",
         f"{len(m.custom())} resources in {len([r for r in m.resources if not r['custom']])} components "
         f"(registered in {m.seconds:.1f} s)",
@@ -235,6 +251,22 @@ def summary(m: Manifest) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _deploy_refusals(m: Manifest) -> list[Any]:
+    from infra.deploy_checks import refusals
+
+    return list(refusals(m.settings, m.blueprint))
+
+
+def _refusal_lines(m: Manifest) -> list[str]:
+    jobs = [f"training job {j}: {v['domains']} domains in pod zone {v['zone_index']} (the fabric zone, with FSx), "
+            f"groups {', '.join(v['groups']) or '(none built yet)'}" for j, v in m.blueprint.jobs.items()]
+    found = _deploy_refusals(m)
+    quotas = [f"quota to raise before pulumi up: '{name}' {need} (default {default})"
+              for name, (need, default) in m.blueprint.vpc_quota_needs().items() if need > default]
+    return jobs + quotas + ([f"pulumi up would refuse ({len(found)}); the offline preview shows the rest:"]
+                   + [f"  {r}" for r in found] if found else ["pulumi up: no refusals"])
+
+
 def manifest_document(m: Manifest) -> dict[str, Any]:
     return {
         "offline_preview": True,
@@ -243,6 +275,9 @@ def manifest_document(m: Manifest) -> dict[str, Any]:
                   "build_year": m.blueprint.build_year, "capacity_type": m.blueprint.capacity_type},
         "headline": m.blueprint.headline,
         "facility_budget": m.blueprint.facility,
+        "training_jobs": m.blueprint.jobs,
+        "deploy_refusals": [str(r) for r in _deploy_refusals(m)],
+        "api_rule_violations": [str(v) for v in m.api_violations()],
         "resource_count": len(m.custom()),
         "sovereignty": [str(v) for v in m.check().violations],
         "resources": [{k: v for k, v in r.items() if k != "custom"} for r in m.custom()],

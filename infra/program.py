@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from infra.blueprint import Blueprint, make_blueprint
 from infra.components.factory import Factory, FactoryArgs
-from infra.settings import _KEYS, PROJECT, StackSettings, parse_settings
+from infra.settings import _KEYS, AWS_KEYS, PROJECT, StackSettings, parse_settings
 from sizing.catalog import load_catalog
 from sizing.forecast import Forecast, load_forecast
 from sizing.plan import make_plan
@@ -94,6 +94,7 @@ def build(settings: StackSettings, forecast: Forecast, blueprint: Blueprint) -> 
     pulumi.export("plan_headline", {"platform": blueprint.platform.id, "year": blueprint.build_year,
                                     **blueprint.headline})
     pulumi.export("facility_budget", blueprint.facility)
+    pulumi.export("training_jobs", blueprint.jobs)
     return factory
 
 
@@ -106,7 +107,7 @@ def settings_from_pulumi() -> StackSettings:
         if raw is not None:
             values[f"{PROJECT}:{key}"] = _decode(raw)
     aws_cfg = pulumi.Config("aws")
-    for key in ("region", "allowedAccountIds"):
+    for key in AWS_KEYS:
         raw = aws_cfg.get(key)
         if raw is not None:
             values[f"aws:{key}"] = _decode(raw)
@@ -121,6 +122,12 @@ def _decode(raw: str) -> Any:
 
 
 def main() -> None:
+    from infra.deploy_checks import refusals
+
     settings = settings_from_pulumi()
     forecast, _plan, blueprint = prepare(settings)
+    refused = refusals(settings, blueprint)
+    if refused:
+        raise pulumi.RunError("pulumi up refuses this stack (nothing was created):\n"
+                              + "\n".join(f"  {r}" for r in refused))
     build(settings, forecast, blueprint)

@@ -71,6 +71,7 @@ class StackSettings:
     fsx_throughput_per_tib: int = 500
     name: str = "aif"
     stack: str = "dev"
+    serving_image: str | None = None  # tag or sha256 digest in the factory's ECR repository (SageMaker models)
     platform_given: bool = False  # the stack set `platform` (otherwise infra.program decides it)
 
     @property
@@ -81,7 +82,7 @@ class StackSettings:
 _KEYS = {
     "forecast", "platform", "buildYear", "percentile", "samples", "seed", "capacityType",
     "capacityReservationIds", "allowedRegions", "site", "vpcCidr", "domainsPerGroup", "instanceType",
-    "amiParameter", "organizationId", "rootVolumeGib", "fsxThroughputPerTib", "name",
+    "amiParameter", "organizationId", "rootVolumeGib", "fsxThroughputPerTib", "name", "servingImage",
 }
 
 
@@ -196,6 +197,9 @@ def parse_settings(values: dict[str, Any], source: str, *, default_region: str |
     allowed = _text_list(own.get("allowedRegions"), source, f"{PROJECT}:allowedRegions")
     if allowed and region not in allowed:
         raise InputError(source, "aws:region", f"{region!r} is not in allowedRegions {list(allowed)}")
+    if site.kind == "ai-factory" and set(allowed) - {region}:
+        raise InputError(source, f"{PROJECT}:allowedRegions", f"an AWS AI Factory keeps every service and all data "
+                         f"in its own region {region!r}: allowedRegions may list only it")
     accounts = _text_list(aws.get("allowedAccountIds"), source, "aws:allowedAccountIds")
     for a in accounts:
         if not (a.isdigit() and len(a) == 12):
@@ -215,6 +219,7 @@ def parse_settings(values: dict[str, Any], source: str, *, default_region: str |
         instance_type=node.text("instanceType", required=False),
         ami_parameter=node.text("amiParameter", required=False),
         organization_id=node.text("organizationId", required=False),
+        serving_image=node.text("servingImage", required=False),
         root_volume_gib=whole("rootVolumeGib", 512, 64) or 512,
         fsx_throughput_per_tib=_choice_int(node, "fsxThroughputPerTib", (125, 250, 500, 1000), 500),
         name=name, stack=stack,

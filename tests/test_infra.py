@@ -33,7 +33,7 @@ def settings(**over):
 
 @pytest.fixture(scope="module")
 def gb300():
-    return run_offline(settings(platform="gb300_nvl72", buildYear=2029))
+    return run_offline(settings(platform="gb300_nvl72", buildYear=2029, servingImage="serve-1.0"))
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,11 @@ def test_every_service_has_an_endpoint_with_a_policy(gb300):
         assert f"com.amazonaws.eu-central-1.{service}" in names  # resolved by EC2 (here its offline view)
     for e in endpoints:
         policy = json.loads(e["policy"])
-        conditions = [s["Condition"] for s in policy["Statement"]]
-        assert {"StringEquals": {"aws:PrincipalAccount": "000000000000"}} in conditions
+        # item 17: who calls AND whose resource is touched; AWS-owned resources only by exact ARN in the region
+        own = {"StringEquals": {"aws:PrincipalAccount": "000000000000", "aws:ResourceAccount": "000000000000"}}
+        assert policy["Statement"][0]["Condition"] == own and policy["Statement"][0]["Resource"] == "*"
+        for stmt in policy["Statement"][1:]:
+            assert stmt["Resource"] and all("eu-central-1" in arn and arn != "*" for arn in stmt["Resource"])
         if e["vpcEndpointType"] == "Interface":
             assert e["privateDnsEnabled"] is True and e["subnetIds"]
     (gateway,) = [e for e in endpoints if e["vpcEndpointType"] == "Gateway"]
@@ -94,7 +97,8 @@ def test_every_service_has_an_endpoint_with_a_policy(gb300):
 def test_endpoint_policy_can_name_the_organisation():
     m = run_offline(settings(platform="gb300_nvl72", buildYear=2027, organizationId="o-abc123"))
     policy = json.loads(props(m, "aws:ec2/vpcEndpoint:VpcEndpoint")[0]["policy"])
-    assert {"StringEquals": {"aws:PrincipalOrgID": "o-abc123"}} in [s["Condition"] for s in policy["Statement"]]
+    assert policy["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": "o-abc123", "aws:ResourceOrgID": "o-abc123"}}
 
 
 def test_flow_logs_are_on_and_encrypted(gb300):
@@ -121,32 +125,74 @@ def test_subnets_fit_the_interfaces_and_do_not_overlap(gb300):
 
 
 def test_efa_layout_rules():
-    trn2 = efa.layout("recommended", 16)
+    trn2 = efa.layout(efa.EC2_NETWORK["trn2.48xlarge"])
     assert trn2[0] == efa.Interface(0, 0, "interface")
     assert trn2[1] == efa.Interface(0, 1, "efa-only")
     assert [i.interface_type for i in trn2[2:]] == ["efa-only"] * 15
     assert [i.network_card_index for i in trn2[1:]] == list(range(16))
     assert efa.ips_per_instance(trn2) == 1
-    gb200 = efa.layout("even-efa", 8)
+    # item 12: p6e-gb200 has 17 network cards (even efa, odd efa-only): 9 IPs per instance, not the catalog's 4
+    gb200 = efa.layout(efa.EC2_NETWORK["p6e-gb200.36xlarge"])
     assert [(i.network_card_index, i.interface_type) for i in gb200] == [
-        (c, "efa" if c % 2 == 0 else "efa-only") for c in range(8)]
+        (c, "efa" if c % 2 == 0 else "efa-only") for c in range(17)]
     assert all(i.device_index == 0 for i in gb200)
-    assert efa.ips_per_instance(gb200) == 4
-    assert len(efa.layout("recommended", 16, efa_interfaces=4)) == 5  # EC2's EFA limit wins
+    assert efa.ips_per_instance(gb200) == 9
+    # p6-b300: card 0 is ENA-only, so no efa-only interface on card 0 (the generic layout fails to launch)
+    b300 = efa.layout(efa.EC2_NETWORK["p6-b300.48xlarge"])
+    assert b300[0] == efa.Interface(0, 0, "interface")
+    assert [(i.network_card_index, i.device_index) for i in b300[1:]] == [(c, 0) for c in range(1, 17)]
+
+
+def test_the_ec2_table_matches_describe_instance_types():
+    """infra/efa.py's table against the DescribeInstanceTypes snapshot moto ships (where it has the type)."""
+    import gzip
+    from importlib import resources
+
+    data = json.loads(gzip.decompress((resources.files("moto.ec2") / "resources" / "instance_types.json.gz")
+                                      .read_bytes()))
+    checked = 0
+    for itype, facts in efa.EC2_NETWORK.items():
+        if itype in data:
+            net = data[itype]["NetworkInfo"]
+            assert facts.network_cards == net["MaximumNetworkCards"], itype
+            assert len(facts.efa_cards) == net["EfaInfo"]["MaximumEfaInterfaces"], itype
+            checked += 1
+    assert checked >= 6
+
+
+def test_subnets_are_sized_from_the_layout_the_template_uses():
+    # item 12: gb200's 17 cards take 9 IPs per instance; the subnet is sized from the same layout
+    m = run_offline(settings(platform="gb200_nvl72", buildYear=2027, domainsPerGroup=8))
+    bp = m.blueprint
+    lt = props(m, "aws:ec2/launchTemplate:LaunchTemplate")[0]
+    assert len(lt["networkInterfaces"]) == 17
+    ips = sum(1 for i in lt["networkInterfaces"] if i["interfaceType"] != "efa-only")
+    assert ips == 9
+    size = 2 ** (32 - bp.pod_subnet_prefix)
+    assert size - 5 >= max(g.instances for g in bp.pod_groups) * ips * 1.5
 
 
 def test_placeholder_types_use_the_catalog_layout(gb300, trn3):
     for m, pid in ((gb300, "gb300_nvl72"), (trn3, "trn3")):
         plat = CAT.platforms[pid]
-        expected = efa.layout(plat.efa_layout, int(plat.figure("network_cards").nominal))
+        facts = efa.facts_for(plat.instance_type, int(plat.figure("network_cards").nominal), plat.efa_layout)
+        assert "catalog" in facts.source
+        expected = efa.layout(facts)
         for lt in props(m, "aws:ec2/launchTemplate:LaunchTemplate"):
             got = [(i["networkCardIndex"], i["deviceIndex"], i["interfaceType"]) for i in lt["networkInterfaces"]]
             assert got == [(i.network_card_index, i.device_index, i.interface_type) for i in expected]
             assert lt["instanceType"] == plat.instance_type
 
 
-def test_known_types_take_the_layout_from_ec2(monkeypatch, tmp_path):
-    # trn2.48xlarge is known to EC2: the program asks DescribeInstanceTypes, whatever the catalog says
+def test_an_instance_type_override_does_not_switch_to_the_catalog_layout():
+    # item 12: instanceType p6-b300 on the b200 platform takes p6-b300's EC2 layout (card 0 ENA-only)
+    m = run_offline(settings(platform="b200_hgx", buildYear=2027, instanceType="p6-b300.48xlarge"))
+    lt = props(m, "aws:ec2/launchTemplate:LaunchTemplate")[0]
+    assert len(lt["networkInterfaces"]) == 17
+    assert not [i for i in lt["networkInterfaces"] if i["networkCardIndex"] == 0 and i["deviceIndex"] == 1]
+
+
+def test_pulumi_up_stops_when_ec2_disagrees_with_the_table(monkeypatch, tmp_path):
     monkeypatch.setattr(OfflineAws, "_instance_type", lambda self, name: {
         "instanceType": name, "maximumNetworkCards": 6, "efaMaximumInterfaces": 6, "efaSupported": True,
         "id": name})
@@ -156,9 +202,8 @@ def test_known_types_take_the_layout_from_ec2(monkeypatch, tmp_path):
 
     path = tmp_path / "small.yaml"
     path.write_text(yaml.safe_dump(SMALL))
-    m = run_offline(replace(settings(platform="trn2", buildYear=2027), forecast=str(path)))
-    lt = props(m, "aws:ec2/launchTemplate:LaunchTemplate")[0]
-    assert [i["networkCardIndex"] for i in lt["networkInterfaces"]] == [0, 0, 1, 2, 3, 4, 5]
+    with pytest.raises(Exception, match="EC2_NETWORK has 16 / 16"):
+        run_offline(replace(settings(platform="trn2", buildYear=2027), forecast=str(path)))
 
 
 def test_launch_template_is_imdsv2_encrypted_ssm_ami(gb300):
@@ -210,6 +255,8 @@ def test_counts_match_the_plan(gb300):
     (config,) = props(gb300, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
     assert config["productionVariants"][0]["initialInstanceCount"] == bp.sagemaker[0].instances
     assert config["productionVariants"][0]["instanceType"] == "ml.p6e-gb300.36xlarge"
+    # item 6: no KMS key on an endpoint config whose instance type has local NVMe storage
+    assert "kmsKeyArn" not in config
 
 
 # -- data ------------------------------------------------------------------------------------------
@@ -227,7 +274,7 @@ def test_everything_encrypted_with_the_factory_key(gb300):
     (fsx,) = props(gb300, "aws:fsx/lustreFileSystem:LustreFileSystem")
     assert fsx["kmsKeyId"] == key
     assert props(gb300, "aws:sagemaker/domain:Domain")[0]["kmsKeyId"] == key
-    assert all(c["kmsKeyArn"] == key for c in props(gb300, "aws:sagemaker/endpointConfiguration:EndpointConfiguration"))
+    # endpoint configs on local-NVMe types carry no key (SageMaker refuses one; the NVMe is hardware-encrypted)
     assert props(gb300, "aws:bedrock/guardrail:Guardrail")[0]["kmsKeyArn"] == key
     assert props(gb300, "aws:ecr/repository:Repository")[0]["encryptionConfigurations"][0]["kmsKey"] == key
     assert props(gb300, "aws:cloudtrail/trail:Trail")[0]["kmsKeyId"] == key
@@ -326,15 +373,28 @@ def test_dedicated_local_zone_site_opts_in_and_puts_pods_in_its_zone():
     assert {v["availabilityZone"] for k, v in subnets.items() if "-pod-" in k} == {"eu-central-1-ham-1a"}
 
 
-def test_customer_site_puts_pods_on_the_outpost_and_services_in_the_region():
+def test_outpost_site_one_anchor_zone_local_gateway_and_s3_on_outposts():
     arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
-    m = run_offline(settings(platform="gb300_nvl72", buildYear=2027,
-                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn}))
+    m = run_offline(settings(platform="b200_hgx", buildYear=2027, capacityType="reservation",
+                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn,
+                                   "localGatewayRouteTableId": "lgw-rtb-0123456789abcdef0"}))
     subnets = {r["name"]: r["inputs"] for r in m.of_type("aws:ec2/subnet:Subnet")}
     assert all(v.get("outpostArn") == arn for k, v in subnets.items() if "-pod-" in k)
     assert all("outpostArn" not in v for k, v in subnets.items() if "services" in k)
     assert all(r["outpostArn"] == arn for r in props(m, "aws:ec2/capacityReservation:CapacityReservation"))
     assert {v["availabilityZone"] for v in subnets.values()} == {"eu-central-1a"}
+    (lgw,) = props(m, "aws:ec2/localGatewayRouteTableVpcAssociation:LocalGatewayRouteTableVpcAssociation")
+    assert lgw["localGatewayRouteTableId"] == "lgw-rtb-0123456789abcdef0"
+    (bucket,) = props(m, "aws:s3control/bucket:Bucket")
+    assert bucket["outpostId"] == "op-0123456789abcdef0"
+
+
+def test_outposts_do_not_offer_ultraservers():
+    arn = "arn:aws:outposts:eu-central-1:111122223333:outpost/op-0123456789abcdef0"
+    with pytest.raises(InputError) as info:
+        run_offline(settings(platform="gb300_nvl72", buildYear=2027,
+                             site={"kind": "outpost", "zones": ["eu-central-1a"], "outpostArn": arn}))
+    assert info.value.path.endswith("site.kind") and "Outposts do not offer NVL72 racks" in info.value.message
 
 
 def test_every_resource_has_a_component_parent(gb300):
@@ -417,4 +477,4 @@ def test_cli_plan_with_the_example_stack_file(capsys):
                  "--samples", "300", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 0 and doc["stack"] == {"name": "national", "region": "eu-central-1", "platform": "trn3",
-                                          "build_year": 2028, "capacity_type": "on-demand"}
+                                          "build_year": 2028, "capacity_type": "existing"}

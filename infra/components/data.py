@@ -27,9 +27,11 @@ class DataArgs:
     account_id: pulumi.Input[str]
     partition: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    subnet_id: pulumi.Input[str]
+    subnet_id: pulumi.Input[str]  # in the fabric zone, where the training groups sit (EFA does not cross AZs)
     efa_security_group_id: pulumi.Input[str]
     trail_name: str
+    outpost_arn: str | None = None
+    on_site_subnet_id: pulumi.Input[str] | None = None  # an Outpost subnet for the S3 on Outposts endpoint
 
 
 def bucket_policy(bucket_arn: str, key_arn: str, extra: list[dict[str, Any]]) -> dict[str, Any]:
@@ -52,6 +54,7 @@ class Data(pulumi.ComponentResource):
         super().__init__("aifactory:data:Data", name, None, opts)
         bp = args.blueprint
         self.buckets: dict[str, aws.s3.Bucket] = {}
+        self.policies: dict[str, aws.s3.BucketPolicy] = {}
         for purpose in PURPOSES:
             bucket = aws.s3.Bucket(
                 f"{name}-{purpose}",
@@ -71,7 +74,7 @@ class Data(pulumi.ComponentResource):
                 block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True, opts=child(self))
             aws.s3.BucketOwnershipControls(f"{name}-{purpose}-ownership", bucket=bucket.id,
                                            rule={"object_ownership": "BucketOwnerEnforced"}, opts=child(self))
-            aws.s3.BucketPolicy(
+            self.policies[purpose] = aws.s3.BucketPolicy(
                 f"{name}-{purpose}-policy", bucket=bucket.id,
                 policy=policy_json(bucket.arn, args.kms_key_arn, args.account_id, args.partition,
                                    build=lambda arn, key, acct, part, p=purpose: bucket_policy(
@@ -85,11 +88,29 @@ class Data(pulumi.ComponentResource):
             subnet_ids=args.subnet_id, security_group_ids=[args.efa_security_group_id],
             kms_key_id=args.kms_key_arn, automatic_backup_retention_days=7, copy_tags_to_backups=True,
             tags={"Name": f"{bp.name}-lustre"}, opts=stateful(self))
+        self.on_site: aws.s3control.Bucket | None = None
+        if args.outpost_arn and args.on_site_subnet_id is not None:
+            self.on_site = s3_on_outposts(self, name, bp, args)
         self.register_outputs({
             "buckets": {p: b.bucket for p, b in self.buckets.items()},
             "fsx_dns_name": self.file_system.dns_name,
             "fsx_mount_name": self.file_system.mount_name,
         })
+
+
+def _outpost_id(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def s3_on_outposts(parent: pulumi.Resource, name: str, bp: Blueprint, args: DataArgs) -> aws.s3control.Bucket:
+    """Data that must stay on site: an S3 on Outposts bucket and its endpoint in an Outpost subnet."""
+    assert args.outpost_arn is not None and args.on_site_subnet_id is not None
+    outpost = _outpost_id(args.outpost_arn)
+    bucket = aws.s3control.Bucket(f"{name}-on-site", bucket=f"{bp.name}-on-site", outpost_id=outpost,
+                                  opts=stateful(parent))
+    aws.s3outposts.Endpoint(f"{name}-on-site-endpoint", outpost_id=outpost, subnet_id=args.on_site_subnet_id,
+                            security_group_id=args.efa_security_group_id, access_type="Private", opts=child(parent))
+    return bucket
 
 
 def _service_writes(purpose: str, bucket_arn: str, acct: str, part: str, region: str,

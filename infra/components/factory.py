@@ -36,14 +36,18 @@ class Factory(pulumi.ComponentResource):
                                                             args.dns_suffix), opts=child(self))
         self.site = Site(f"{name}-site", SiteArgs(st.site, bp.zone_count, bp.facility), opts=child(self))
         self.network = Network(f"{name}-network", NetworkArgs(
-            blueprint=bp, zones=self.site.zones, account_id=args.account_id, kms_key_arn=self.key.arn,
-            organization_id=st.organization_id, outpost_arn=st.site.outpost_arn), opts=child(self))
+            blueprint=bp, pod_zones=self.site.pod_zones, service_zones=self.site.service_zones,
+            account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
+            organization_id=st.organization_id, outpost_arn=st.site.outpost_arn,
+            local_gateway_route_table_id=st.site.local_gateway_route_table_id), opts=child(self))
         self.data = Data(f"{name}-data", DataArgs(
             blueprint=bp, account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
-            subnet_id=self.network.service_subnets[0].id, efa_security_group_id=self.network.efa_sg.id,
-            trail_name=trail_name), opts=child(self))
+            subnet_id=self.network.fabric_subnet.id, efa_security_group_id=self.network.efa_sg.id,
+            trail_name=trail_name, outpost_arn=st.site.outpost_arn,
+            on_site_subnet_id=next(iter(self.network.pod_subnets.values())).id if self.network.pod_subnets else None),
+            opts=child(self))
         self.pods = AcceleratorPods(f"{name}-pods", PodsArgs(
-            blueprint=bp, zones=self.site.zones, subnets=self.network.pod_subnets,
+            blueprint=bp, zones=self.site.pod_zones, subnets=self.network.pod_subnets,
             efa_security_group_id=self.network.efa_sg.id, kms_key_arn=self.key.arn, account_id=args.account_id,
             partition=args.partition, bucket_arns=[b.arn for b in self.data.buckets.values()],
             fsx_dns_name=self.data.file_system.dns_name, fsx_mount_name=self.data.file_system.mount_name,
@@ -51,8 +55,9 @@ class Factory(pulumi.ComponentResource):
         self.services = ModelServices(f"{name}-services", ModelServicesArgs(
             blueprint=bp, account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
             vpc_id=self.network.vpc.id, subnet_ids=[s.id for s in self.network.service_subnets],
-            security_group_id=self.network.endpoint_sg.id, logs_bucket=self.data.buckets["logs"].bucket,
-            checkpoints_bucket_arn=self.data.buckets["checkpoints"].arn), opts=child(self))
+            security_group_id=self.network.services_sg.id, logs_bucket=self.data.buckets["logs"].bucket,
+            checkpoints_bucket_arn=self.data.buckets["checkpoints"].arn, logs_bucket_policy=self.data.policies["logs"],
+            serving_image=st.serving_image), opts=child(self))
         self.guardrails = Guardrails(f"{name}-guardrails", GuardrailsArgs(
             name=bp.name, logs_bucket=self.data.buckets["logs"].bucket, kms_key_arn=self.key.arn,
             trail_name=trail_name, regions=st.regions,

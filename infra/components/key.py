@@ -21,7 +21,11 @@ class FactoryKeyArgs:
 
 
 class FactoryKey(pulumi.ComponentResource):
-    """A KMS key with rotation on, a key policy for the services that write the factory's logs, and an alias."""
+    """A KMS key with rotation on, a key policy for the services that write the factory's logs, and an alias.
+
+    The policy names only the account and service principals: a role named there must exist before
+    CreateKey (infra/api_rules.py checks it). Roles get the key through IAM or a ``kms.Grant``.
+    """
 
     def __init__(self, name: str, args: FactoryKeyArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aifactory:security:FactoryKey", name, None, opts)
@@ -29,7 +33,6 @@ class FactoryKey(pulumi.ComponentResource):
 
         def build(acct: str, part: str, dns: str) -> dict[str, Any]:
             root = f"arn:{part}:iam::{acct}:root"
-            asg = f"arn:{part}:iam::{acct}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
             use = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
             return {"Version": "2012-10-17", "Statement": [
                 {"Sid": "AccountAdministers", "Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*",
@@ -43,8 +46,12 @@ class FactoryKey(pulumi.ComponentResource):
                  "Condition": {"StringEquals": {"aws:SourceAccount": acct}}},
                 {"Sid": "LogDelivery", "Effect": "Allow", "Principal": {"Service": "delivery.logs.amazonaws.com"},
                  "Action": use, "Resource": "*", "Condition": {"StringEquals": {"aws:SourceAccount": acct}}},
-                {"Sid": "AutoScalingEncryptedVolumes", "Effect": "Allow", "Principal": {"AWS": asg},
-                 "Action": [*use, "kms:CreateGrant"], "Resource": "*"},
+                # Bedrock writes invocation logs to the SSE-KMS logs bucket (Bedrock user guide, model invocation
+                # logging: "key policy for the S3 bucket's KMS key")
+                {"Sid": "BedrockInvocationLogs", "Effect": "Allow", "Principal": {"Service": "bedrock.amazonaws.com"},
+                 "Action": ["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:SourceAccount": acct},
+                               "ArnLike": {"aws:SourceArn": f"arn:{part}:bedrock:{region}:{acct}:*"}}},
             ]}
 
         self.key = aws.kms.Key(

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ import pulumi
 import pulumi_aws as aws
 
 from infra import efa
-from infra.blueprint import CAPACITY_BLOCK_HOURS, Blueprint, PodGroup
+from infra.blueprint import Blueprint, PodGroup
 from infra.components.base import assume_role_policy, child, policy_json
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+WAIT_MINUTES_BASE = 15
 
 
 def render_user_data(**context: Any) -> str:
@@ -70,7 +71,26 @@ class AcceleratorPods(pulumi.ComponentResource):
                  "Resource": [*buckets, *[f"{b}/*" for b in buckets]]},
                 {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"],
                  "Resource": key}]}), opts=child(self))
+        aws.iam.RolePolicy(f"{name}-node-topology", role=role.id, policy=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "DomainDiscovery", "Effect": "Allow",
+                 "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceTopology"], "Resource": "*"},
+                {"Sid": "TagOwnDomain", "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": "*",
+                 "Condition": {"StringEquals": {"aws:ResourceTag/aifactory:pod-group": [
+                     g.name for g in bp.pod_groups] or ["none"]}, "ForAllValues:StringEquals": {
+                     "aws:TagKeys": ["aifactory:domain"]}}}]}, sort_keys=True), opts=child(self))
         self.profile = aws.iam.InstanceProfile(f"{name}-node", role=role.name, opts=child(self))
+        # The Auto Scaling service-linked role launches the encrypted volumes. It is the program's own (custom
+        # suffix), so it exists before the grant that lets it use the key: a key policy naming the default
+        # role fails CreateKey in an account that has never created an Auto Scaling group.
+        self.autoscaling_role = aws.iam.ServiceLinkedRole(
+            f"{name}-autoscaling", aws_service_name="autoscaling.amazonaws.com", custom_suffix=bp.name,
+            description=f"{bp.name} pods: launches instances with volumes encrypted by the factory key",
+            opts=child(self))
+        self.key_grant = aws.kms.Grant(
+            f"{name}-autoscaling-key", key_id=args.kms_key_arn, grantee_principal=self.autoscaling_role.arn,
+            operations=["Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
+                        "GenerateDataKeyWithoutPlaintext", "DescribeKey", "CreateGrant"], opts=child(self))
         self.interfaces = self._interfaces(name, bp)
         self.groups = [
             AcceleratorPodGroup(f"{name}-{g.name}", PodGroupArgs(
@@ -78,7 +98,8 @@ class AcceleratorPods(pulumi.ComponentResource):
                 efa_security_group_id=args.efa_security_group_id, kms_key_arn=args.kms_key_arn,
                 instance_profile_arn=self.profile.arn, interfaces=self.interfaces, fsx_dns_name=args.fsx_dns_name,
                 fsx_mount_name=args.fsx_mount_name, root_volume_gib=args.root_volume_gib,
-                outpost_arn=args.outpost_arn), opts=child(self))
+                autoscaling_role_arn=self.autoscaling_role.arn, outpost_arn=args.outpost_arn),
+                opts=child(self, depends_on=[self.key_grant]))
             for g in bp.pod_groups
         ]
         self.register_outputs({
@@ -87,18 +108,24 @@ class AcceleratorPods(pulumi.ComponentResource):
         })
 
     def _interfaces(self, name: str, bp: Blueprint) -> pulumi.Output[list[dict[str, Any]]]:
-        """EC2's network-card data for known types, the catalog's for placeholders."""
-        def as_dicts(interfaces: tuple[efa.Interface, ...]) -> list[dict[str, Any]]:
-            return [{"network_card_index": i.network_card_index, "device_index": i.device_index,
-                     "interface_type": i.interface_type} for i in interfaces]
+        """The blueprint's layout (the one its subnets are sized from); for a type EC2 lists, `pulumi up`
+        first checks EC2's live network data against the table the layout came from."""
+        dicts = [{"network_card_index": i.network_card_index, "device_index": i.device_index,
+                  "interface_type": i.interface_type} for i in bp.interfaces]
+        if bp.instance_type not in efa.EC2_NETWORK:
+            return pulumi.Output.from_input(dicts)
+        live = aws.ec2.get_instance_type_output(instance_type=bp.instance_type,
+                                                opts=pulumi.InvokeOptions(parent=self))
 
-        if not bp.instance_type_confirmed:
-            return pulumi.Output.from_input(as_dicts(bp.interfaces))
-        facts = aws.ec2.get_instance_type_output(instance_type=bp.instance_type,
-                                                 opts=pulumi.InvokeOptions(parent=self))
-        return pulumi.Output.all(facts.maximum_network_cards, facts.efa_maximum_interfaces).apply(
-            lambda v: as_dicts(efa.layout(bp.platform.efa_layout, int(v[0] or bp.network_cards),
-                                          int(v[1]) if v[1] else None)))
+        def verify(v: list[Any]) -> list[dict[str, Any]]:
+            cards, efas = int(v[0] or 0), int(v[1] or 0)
+            if (cards, efas) != (bp.network.network_cards, len(bp.network.efa_cards)):
+                raise ValueError(f"EC2 lists {cards} network cards / {efas} EFA interfaces for {bp.instance_type}; "
+                                 f"infra/efa.py EC2_NETWORK has {bp.network.network_cards} / "
+                                 f"{len(bp.network.efa_cards)}: update the table (subnets are sized from it)")
+            return dicts
+
+        return pulumi.Output.all(live.maximum_network_cards, live.efa_maximum_interfaces).apply(verify)
 
 
 @dataclass
@@ -114,6 +141,7 @@ class PodGroupArgs:
     fsx_dns_name: pulumi.Input[str]
     fsx_mount_name: pulumi.Input[str]
     root_volume_gib: int
+    autoscaling_role_arn: pulumi.Input[str]
     outpost_arn: str | None = None
 
 
@@ -123,12 +151,14 @@ class AcceleratorPodGroup(pulumi.ComponentResource):
     def __init__(self, name: str, args: PodGroupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("aifactory:compute:AcceleratorPodGroup", name, None, opts)
         bp, g = args.blueprint, args.group
-        zone = pulumi.Output.from_input(args.zones).apply(lambda z: z[g.zone_index % len(z)])
+        zone = pulumi.Output.from_input(args.zones).apply(lambda z: z[g.zone_index])
         kind = bp.capacity_type
         self.placement_group: aws.ec2.PlacementGroup | None = None
-        if kind != "capacity-block":
+        # a cluster placement group only where the program owns the capacity: reservations it creates inside
+        # the group, or on-demand. Handed-over reservations and Capacity Blocks bring their own placement.
+        if kind in ("reservation", "on-demand"):
             self.placement_group = aws.ec2.PlacementGroup(f"{name}-placement", strategy="cluster", opts=child(self))
-        capacity_id: pulumi.Output[str] | None = None
+        capacity_id: pulumi.Input[str] | None = None
         if kind == "reservation":
             assert self.placement_group is not None
             self.reservation = aws.ec2.CapacityReservation(
@@ -137,23 +167,16 @@ class AcceleratorPodGroup(pulumi.ComponentResource):
                 placement_group_arn=self.placement_group.arn, end_date_type="unlimited",
                 outpost_arn=args.outpost_arn, opts=child(self))
             capacity_id = self.reservation.id
-        elif kind == "capacity-block":
-            start = dt.date(bp.build_year, 1, 1).isoformat() + "T00:00:00Z"
-            end = dt.date(bp.build_year, 12, 31).isoformat() + "T00:00:00Z"
-            offering = aws.ec2.get_capacity_block_offering_output(
-                instance_type=bp.instance_type, instance_count=g.instances,
-                capacity_duration_hours=CAPACITY_BLOCK_HOURS, start_date_range=start, end_date_range=end,
-                opts=pulumi.InvokeOptions(parent=self))
-            self.block = aws.ec2.CapacityBlockReservation(
-                f"{name}-block-{bp.build_year}", capacity_block_offering_id=offering.capacity_block_offering_id,
-                instance_platform="Linux/UNIX", opts=child(self))
-            capacity_id = self.block.id
+        elif kind in ("existing", "capacity-block"):
+            # consumed by id (handed over by AWS or bought outside Pulumi): nothing here buys, renames or
+            # deletes capacity; `pulumi up` refuses a group without an id (infra.deploy_checks)
+            capacity_id = g.capacity_id
 
         user_data = pulumi.Output.all(args.fsx_dns_name, args.fsx_mount_name).apply(
             lambda v: base64.b64encode(render_user_data(
                 factory=bp.name, group=g.name, region=bp.region, family=bp.platform.family,
                 platform=bp.platform.id, ami_parameter=bp.ami_parameter, fsx_dns_name=v[0], fsx_mount_name=v[1],
-                instances_per_domain=bp.instances_per_domain,
+                instances_per_domain=bp.instances_per_domain, domain_name=bp.platform.domain_name,
                 accelerators_per_instance=bp.platform.accelerators_per_instance,
             ).encode()).decode())
         interfaces = args.interfaces.apply(lambda items: [
@@ -182,7 +205,10 @@ class AcceleratorPodGroup(pulumi.ComponentResource):
             vpc_zone_identifiers=[args.subnet.id],
             launch_template={"id": self.launch_template.id, "version": self.launch_template.latest_version.apply(str)},
             placement_group=self.placement_group.id if self.placement_group else None,
-            health_check_type="EC2", wait_for_capacity_timeout="0", capacity_rebalance=False,
+            # `pulumi up` waits until every instance of the group is in service (it fails rather than report
+            # success with zero instances); large groups get time to launch
+            health_check_type="EC2", wait_for_capacity_timeout=f"{WAIT_MINUTES_BASE + g.instances // 10}m",
+            min_elb_capacity=None, capacity_rebalance=False, service_linked_role_arn=args.autoscaling_role_arn,
             tags=[{"key": "aifactory:pod-group", "value": g.name, "propagate_at_launch": True}],
             opts=child(self))
         self.summary = {

@@ -32,6 +32,23 @@ class ModelServicesArgs:
     security_group_id: pulumi.Input[str]
     logs_bucket: pulumi.Input[str]
     checkpoints_bucket_arn: pulumi.Input[str]
+    logs_bucket_policy: pulumi.Resource
+    serving_image: str | None = None  # tag or digest in the factory's ECR repository, pushed after the first up
+
+
+# SageMaker CreateEndpointConfig: "do not specify KmsKeyId" for instance types with local NVMe instance storage
+# (SageMaker developer guide, "Host instance storage volumes"): every accelerator family this project serves on
+LOCAL_NVME_FAMILIES = ("ml.p", "ml.trn", "ml.inf", "ml.g4dn", "ml.g5", "ml.g6", "ml.c5d", "ml.m5d", "ml.r5d")
+
+
+def sagemaker_instance_type(instance_type: str) -> str:
+    return f"ml.{instance_type}"
+
+
+def endpoint_kms_key(instance_type: str, key_arn: pulumi.Input[str]) -> pulumi.Input[str] | None:
+    """The key for the endpoint's ML storage volume, or None where the instance type has local NVMe storage
+    (encrypted by the hardware; SageMaker refuses a KmsKeyId there)."""
+    return None if instance_type.startswith(LOCAL_NVME_FAMILIES) else key_arn
 
 
 def foundation_model_arn(partition: str, region: str, model_id: str) -> str:
@@ -50,7 +67,7 @@ class ModelServices(pulumi.ComponentResource):
         log_role = aws.iam.Role(f"{name}-bedrock-logging",
                                 assume_role_policy=assume_role_policy("bedrock.amazonaws.com", args.account_id),
                                 opts=child(self))
-        aws.iam.RolePolicy(f"{name}-bedrock-logging", role=log_role.id, policy=policy_json(
+        log_role_policy = aws.iam.RolePolicy(f"{name}-bedrock-logging", role=log_role.id, policy=policy_json(
             log_group.arn, build=lambda arn: {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                 "Resource": [arn, f"{arn}:*"]}]}), opts=child(self))
@@ -60,7 +77,7 @@ class ModelServices(pulumi.ComponentResource):
                 "s3_config": {"bucket_name": args.logs_bucket, "key_prefix": "bedrock"},
                 "text_data_delivery_enabled": True, "image_data_delivery_enabled": True,
                 "embedding_data_delivery_enabled": True, "video_data_delivery_enabled": True,
-            }, opts=child(self))
+            }, opts=child(self, depends_on=[args.logs_bucket_policy, log_role_policy]))
         self.guardrail = aws.bedrock.Guardrail(
             f"{name}-guardrail", name=f"{bp.name}-guardrail", region=region, kms_key_arn=args.kms_key_arn,
             description="Sovereign factory default guardrail",
@@ -86,6 +103,16 @@ class ModelServices(pulumi.ComponentResource):
             for b in bp.bedrock
         ]
 
+        self._sagemaker(name, bp, args)
+        self.register_outputs({
+            "guardrail_id": self.guardrail.guardrail_id,
+            "sagemaker_domain_id": self.domain.id,
+            "sagemaker_endpoints": [e.name for e in self.endpoints],
+            "bedrock_provisioned": [p.provisioned_model_name for p in self.provisioned],
+        })
+
+    def _sagemaker(self, name: str, bp: Blueprint, args: ModelServicesArgs) -> None:
+        """The serving repository, a VpcOnly Studio domain, and models/endpoints once the image exists."""
         # -- SageMaker ---------------------------------------------------------------------------
         self.repository = aws.ecr.Repository(
             f"{name}-serving-images", name=f"{bp.name}/serving", image_tag_mutability="IMMUTABLE",
@@ -113,24 +140,22 @@ class ModelServices(pulumi.ComponentResource):
             default_user_settings={"execution_role": exec_role.arn, "security_groups": [args.security_group_id]},
             opts=child(self))
         self.endpoints = []
-        for s in bp.sagemaker:
+        # the serving image must exist before CreateModel: models come once servingImage names a pushed image
+        for sm in bp.sagemaker if args.serving_image else ():
+            image = args.serving_image
+            itype = sagemaker_instance_type(bp.instance_type)
             model = aws.sagemaker.Model(
-                f"{name}-{s.workload}-model", name=f"{bp.name}-{s.workload}", execution_role_arn=exec_role.arn,
+                f"{name}-{sm.workload}-model", name=f"{bp.name}-{sm.workload}", execution_role_arn=exec_role.arn,
                 enable_network_isolation=True,
-                primary_container={"image": self.repository.repository_url.apply(lambda u, m=s.model: f"{u}:{m}")},
+                primary_container={"image": self.repository.repository_url.apply(
+                    lambda u, i=image: f"{u}@{i}" if i.startswith("sha256:") else f"{u}:{i}")},
                 vpc_config={"subnets": args.subnet_ids, "security_group_ids": [args.security_group_id]},
                 opts=child(self))
             config = aws.sagemaker.EndpointConfiguration(
-                f"{name}-{s.workload}-config", kms_key_arn=args.kms_key_arn,
-                production_variants=[{"variant_name": "primary", "model_name": model.name,
-                                      "instance_type": f"ml.{bp.instance_type}",
-                                      "initial_instance_count": s.instances}], opts=child(self))
+                f"{name}-{sm.workload}-config", name=f"{bp.name}-{sm.workload}",
+                kms_key_arn=endpoint_kms_key(itype, args.kms_key_arn),
+                production_variants=[{"variant_name": "primary", "model_name": model.name, "instance_type": itype,
+                                      "initial_instance_count": sm.instances}], opts=child(self))
             self.endpoints.append(aws.sagemaker.Endpoint(
-                f"{name}-{s.workload}", name=f"{bp.name}-{s.workload}", endpoint_config_name=config.name,
+                f"{name}-{sm.workload}", name=f"{bp.name}-{sm.workload}", endpoint_config_name=config.name,
                 opts=child(self)))
-        self.register_outputs({
-            "guardrail_id": self.guardrail.guardrail_id,
-            "sagemaker_domain_id": self.domain.id,
-            "sagemaker_endpoints": [e.name for e in self.endpoints],
-            "bedrock_provisioned": [p.provisioned_model_name for p in self.provisioned],
-        })

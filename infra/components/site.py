@@ -33,12 +33,17 @@ class Site(pulumi.ComponentResource):
             aws.ec2.AvailabilityZoneGroup(f"{name}-opt-in", group_name=s.zone_group or "", opt_in_status="opted-in",
                                           opts=child(self))
         if s.zones:
-            self.zones: pulumi.Output[list[str]] = pulumi.Output.from_input(list(s.zones))
+            self.pod_zones: pulumi.Output[list[str]] = pulumi.Output.from_input(list(s.zones))
         else:
             azs = aws.get_availability_zones_output(state="available",
                                                     filters=[{"name": "opt-in-status",
                                                               "values": ["opt-in-not-required"]}],
                                                     opts=pulumi.InvokeOptions(parent=self))
-            self.zones = azs.names.apply(lambda names: list(names)[: args.zone_count])
+            self.pod_zones = azs.names.apply(lambda names: list(names)[: args.zone_count])
+        # endpoints and control-plane services: the parent Region's AZs for a Dedicated Local Zone, the
+        # anchor AZ for an Outpost (endpoints cannot live on it), else the pods' zones
+        self.service_zones: pulumi.Output[list[str]] = (
+            pulumi.Output.from_input(list(s.service_zones)) if s.service_zones else self.pod_zones)
         self.facility = args.facility
-        self.register_outputs({"zones": self.zones, "facility": args.facility})
+        self.register_outputs({"pod_zones": self.pod_zones, "service_zones": self.service_zones,
+                               "facility": args.facility})
