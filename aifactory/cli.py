@@ -545,10 +545,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cli:
         _install_handlers()
     code = _run(argv)
-    if cli and _SIGNALLED:  # never wait on threads a library left behind (the Pulumi mock loop's)
+    if cli:  # never wait on threads a library left behind (the Pulumi mock loop's), nor die in finalisation
         with contextlib.suppress(Exception):
             sys.stdout.flush()
-        sys.stderr.flush()
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
         os._exit(code)
     return code
 

@@ -25,8 +25,18 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+from infra.api_rules import enum
 from infra.aws import error_code, need, pages
-from infra.blueprint import CAPACITY_BLOCK_HOURS, GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
+from infra.blueprint import (
+    CAPACITY_BLOCK_ACCOUNT_MAX,
+    CAPACITY_BLOCK_HOURS,
+    CAPACITY_BLOCK_MAX_DAYS_AHEAD,
+    CAPACITY_BLOCK_MAX_INSTANCES,
+    GATEWAY_ENDPOINTS,
+    INTERFACE_ENDPOINTS,
+    Blueprint,
+)
+from infra.components.services import sagemaker_instance_type
 from infra.findings import BLOCKING, OK, WARNING, Check, Clients, Finding, Result, run_checks
 from infra.settings import StackSettings
 
@@ -222,27 +232,25 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
 
 
 # -- issue 11: capacity handed over by id, Capacity Block limits, subnets, Bedrock PT, SageMaker ---------------
-BLOCK_MAX_INSTANCES = 64  # per Capacity Block (EC2 User Guide, Capacity Blocks; docs/sources/aws-iac-notes.md)
-ACCOUNT_BLOCK_MAX_INSTANCES = 256  # across an account's Capacity Blocks
-BLOCK_LEAD = dt.timedelta(weeks=8)  # a block starts at most 8 weeks ahead
-SUBNETS_QUOTA, SUBNETS_DEFAULT = "Subnets per VPC", 200.0
+BLOCK_LEAD = dt.timedelta(days=CAPACITY_BLOCK_MAX_DAYS_AHEAD)  # the limits live in infra/blueprint.py
+SUBNETS_QUOTA = "Subnets per VPC"
 USABLE_STATES = {"active", "scheduled", "payment-pending"}
-SAGEMAKER_TYPES_SHAPE = "ProductionVariantInstanceType"
 
 
 def capacity_blocks(settings: StackSettings, bp: Blueprint, clients: Clients, now: dt.datetime) -> Iterator[Finding]:
     """Capacity Block limits (64 per block, 256 per account, 8 weeks ahead), then offerings when no ids."""
     itype, groups = bp.instance_type, bp.pod_groups
-    big = [g for g in groups if g.instances > BLOCK_MAX_INSTANCES]
+    big = [g for g in groups if g.instances > CAPACITY_BLOCK_MAX_INSTANCES]
     if big:
-        yield Finding("capacity", BLOCKING, f"{len(big)} pod group(s) need more than {BLOCK_MAX_INSTANCES} instances "
-                      f"(e.g. {big[0].name}: {big[0].instances}); a Capacity Block holds at most "
-                      f"{BLOCK_MAX_INSTANCES}", "lower domainsPerGroup so that each pod group fits one block")
-    if bp.instances_built > ACCOUNT_BLOCK_MAX_INSTANCES:
+        yield Finding("capacity", BLOCKING, f"{len(big)} pod group(s) need more than "
+                      f"{CAPACITY_BLOCK_MAX_INSTANCES} instances (e.g. {big[0].name}: {big[0].instances}); a "
+                      f"Capacity Block holds at most {CAPACITY_BLOCK_MAX_INSTANCES}",
+                      "lower domainsPerGroup so that each pod group fits one block")
+    if bp.instances_built > CAPACITY_BLOCK_ACCOUNT_MAX:
         yield Finding("capacity", BLOCKING, f"the plan needs {bp.instances_built:,} instances in Capacity Blocks; "
-                      f"an account holds at most {ACCOUNT_BLOCK_MAX_INSTANCES} across its blocks",
+                      f"an account holds at most {CAPACITY_BLOCK_ACCOUNT_MAX} across its blocks",
                       "use capacityType existing with reservations agreed with AWS, or ask AWS to raise the limit")
-    if big or bp.instances_built > ACCOUNT_BLOCK_MAX_INSTANCES or settings.capacity_reservation_ids:
+    if big or bp.instances_built > CAPACITY_BLOCK_ACCOUNT_MAX or settings.capacity_reservation_ids:
         return  # bought blocks are checked by id under capacity-ids
     start = max(now, dt.datetime(bp.build_year, 1, 1, tzinfo=dt.UTC))
     if start > now + BLOCK_LEAD:
@@ -332,10 +340,10 @@ def reservation_ids(settings: StackSettings, bp: Blueprint, clients: Clients, no
 
 
 def subnets_per_vpc(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
-    """One subnet per pod group plus one service subnet per zone, within the Subnets-per-VPC quota."""
-    subnets = len(bp.pod_groups) + len(bp.service_subnets)
+    """The blueprint's subnets (Blueprint.vpc_quota_needs) within the account's Subnets-per-VPC quota."""
+    subnets, default = bp.vpc_quota_needs()[SUBNETS_QUOTA]
     listed = _quota(clients, "vpc", SUBNETS_QUOTA)
-    quota, source = (listed, "") if listed is not None else (SUBNETS_DEFAULT, " (AWS's default: not listed)")
+    quota, source = (listed, "") if listed is not None else (float(default), " (AWS's default: not listed)")
     if subnets > quota:
         yield Finding("subnets-per-vpc", BLOCKING, f"the plan needs {subnets} subnets in one VPC; the quota is "
                       f"{quota:.0f}{source}", f"raise '{SUBNETS_QUOTA}' to {subnets} in Service Quotas")
@@ -360,19 +368,12 @@ def bedrock_provisioned(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
                       "throughput in this region", hint)
 
 
-def sagemaker_instance_type(bp: Blueprint) -> str:
-    """The SageMaker instance type of the pods' EC2 type (the program's rule: ``ml.`` + the EC2 name)."""
-    return f"ml.{bp.instance_type}"
-
-
 def sagemaker_endpoints(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
     """The endpoint instance type exists in SageMaker's API, and the endpoint quota covers the instances."""
     if not bp.sagemaker:
         return
-    import botocore.session
-
-    mltype = sagemaker_instance_type(bp)
-    allowed = botocore.session.get_session().get_service_model("sagemaker").shape_for(SAGEMAKER_TYPES_SHAPE).enum
+    mltype = sagemaker_instance_type(bp.instance_type)
+    allowed = enum("sagemaker", "ProductionVariantInstanceType")
     if mltype not in allowed:
         near = sorted(t for t in allowed if t.split(".")[1][:3] == mltype.split(".")[1][:3])[:4]
         yield Finding("sagemaker", BLOCKING, f"{mltype} is not a SageMaker instance type"

@@ -222,7 +222,7 @@ def test_preflight_bedrock_model_not_sold_provisioned(aws, stack):
 
 def test_preflight_subnets_per_vpc_quota(aws, stack):
     settings, bp = stack()
-    need = len(bp.pod_groups) + len(bp.service_subnets)
+    need = bp.vpc_quota_needs()["Subnets per VPC"][0]
     found = blocking(preflight(settings, bp, clients(subnets_quota=need - 1), REGION))
     assert f"needs {need} subnets in one VPC; the quota is {need - 1}" in found["subnets-per-vpc"]
 

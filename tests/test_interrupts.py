@@ -2,8 +2,8 @@
 seconds, one line on stderr, no output file (a previous one stays as it was), no temporary file left.
 
 The moments are found, not guessed: `plan` is first run to the end to measure how long it takes on this
-machine, then interrupted at 10%, 50% and 85% of that (the last inside the Pulumi mock loop); `report`
-is interrupted right after each stage it announces on stderr.
+machine, then interrupted at 10%, 40% and 70% of that (the later ones inside the Pulumi mock loop);
+`report` is interrupted right after each stage it announces on stderr.
 """
 
 from __future__ import annotations
@@ -61,8 +61,8 @@ def plan_seconds(tmp_path_factory: pytest.TempPathFactory) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize(("fraction", "sig"), [(0.1, signal.SIGINT), (0.5, signal.SIGINT), (0.85, signal.SIGINT),
-                                               (0.5, signal.SIGTERM)])
+@pytest.mark.parametrize(("fraction", "sig"), [(0.1, signal.SIGINT), (0.4, signal.SIGINT), (0.7, signal.SIGINT),
+                                               (0.4, signal.SIGTERM)])
 def test_plan_interrupted(tmp_path: Path, plan_seconds: float, fraction: float, sig: int) -> None:
     out = tmp_path / "manifest.json"
     out.write_text(PREVIOUS)
