@@ -95,7 +95,8 @@ def test_quoted_number_says_remove_the_quotes(small, write_forecast, capsys):
 
 
 def test_yes_is_not_a_boolean(small, write_forecast, capsys):
-    small["workloads"][0]["disaggregated"] = "PLACEHOLDER"
+    run = next(w for w in small["workloads"] if w["kind"] == "training")
+    run["recurring"] = "PLACEHOLDER"  # a true/false field (YAML 1.1 would read `yes` as true)
     text = _text(small).replace("'PLACEHOLDER'", "yes").replace("PLACEHOLDER", "yes")
     code, err = _size(write_forecast(text), capsys)
     assert code == 2 and "must be true or false, got 'yes'" in err
