@@ -1,13 +1,15 @@
 """A terminal progress bar on stderr for long runs (many Monte Carlo samples, calibration, the offline plan).
 
 Silent unless stderr is a terminal, and silent when the command prints JSON (``quiet``): a pipe or a
-log file gets no carriage-return noise. ``stage(name)`` starts a step; ``update(fraction)`` moves
+log file gets no carriage-return noise. ``AIFACTORY_PROGRESS=plain`` asks for one plain line per stage
+off a terminal instead (CI logs, and the tests that interrupt a run at a given stage). ``stage(name)`` starts a step; ``update(fraction)`` moves
 its bar; a step with no measurable fraction (a fit, the Pulumi program) shows its elapsed time,
 ticking from a background thread, inside ``with bar.ticking():``.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -22,7 +24,9 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, width: int = 30, quiet: bool = False) -> None:
         self.stream = stream or sys.stderr
         self.width = width
-        self.enabled = not quiet and self.stream.isatty()
+        tty = self.stream.isatty()
+        self.enabled = not quiet and tty
+        self.plain = not quiet and not tty and os.environ.get("AIFACTORY_PROGRESS") == "plain"
         self.name = ""
         self.started = time.perf_counter()
         self._last = -1
@@ -31,6 +35,8 @@ class Progress:
     def stage(self, name: str) -> None:
         self.finish()
         self.name, self.started, self._last = name, time.perf_counter(), -1
+        if self.plain:
+            self._write(f"{name}\n")
         self.update(0.0)
 
     def update(self, fraction: float) -> None:

@@ -82,6 +82,19 @@ def test_progress_draws_only_on_a_terminal_and_not_with_json():
         assert ("sizing" in out and "50%" in out and "100%" in out) if drawn else out == ""
 
 
+def test_plain_progress_off_a_terminal_when_asked(monkeypatch):
+    """AIFACTORY_PROGRESS=plain: one line per stage, no bar, off a terminal; never with --json."""
+    monkeypatch.setenv("AIFACTORY_PROGRESS", "plain")
+    for quiet, expected in ((False, "sizing\nrendering\n"), (True, "")):
+        stream = io.StringIO()
+        bar = Progress(stream=stream, quiet=quiet)
+        bar.stage("sizing")
+        bar.update(0.5)
+        bar.stage("rendering")
+        bar.finish()
+        assert stream.getvalue() == expected
+
+
 def test_size_json_is_silent_on_stderr(capsys, write_forecast, small):
     small["monte_carlo"]["samples"] = 100
     assert main(["size", str(write_forecast(small)), "--json"]) == 0

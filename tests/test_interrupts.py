@@ -26,8 +26,9 @@ EXIT_WITHIN_S = GRACE_S + 5  # the watchdog ends the process GRACE_S after the s
 
 
 def _start(command: list[str], out: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "AIFACTORY_PROGRESS": "plain"}  # stage lines on the piped stderr
     return subprocess.Popen([sys.executable, "-m", "aifactory.cli", *command, "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
 
 def _interrupt(proc: subprocess.Popen[str], sig: int) -> tuple[int, str, float]:
