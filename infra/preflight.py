@@ -198,9 +198,10 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("services", OK, f"KMS, S3 and all {len(INTERFACE_ENDPOINTS) + 1} endpoint services exist")
 
     def vpc_blocks() -> Iterator[Finding]:
-        blocks = len(bp.vpc_blocks)
+        blocks, default = bp.vpc_quota_needs()[VPC_BLOCKS_QUOTA]
         listed = _quota(clients, "vpc", VPC_BLOCKS_QUOTA)
-        quota, source = (listed, "") if listed is not None else (5.0, " (AWS's default: Service Quotas lists none)")
+        quota, source = (listed, "") if listed is not None else (float(default),
+                                                                  " (AWS's default: Service Quotas lists none)")
         if blocks > quota:
             yield Finding("vpc-cidr-blocks", BLOCKING, f"the plan needs {blocks} /16 blocks in one VPC; the quota is "
                           f"{quota:.0f}{source}", f"raise '{VPC_BLOCKS_QUOTA}' to {blocks} in Service Quotas")
