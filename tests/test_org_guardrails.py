@@ -146,15 +146,20 @@ def test_every_scp_fits_the_size_quota_even_with_many_regions_and_owners():
         assert size < SCP_MAX_CHARS, (label, size)
 
 
-def test_the_factory_stack_creates_no_scps_even_when_asked(mocks):
-    # the old Guardrails created SCPs when organization_management was set: SCPs now live only in org/
+def test_the_factory_stack_creates_no_scps(mocks):
+    # the old Guardrails created SCPs when organization_management was set: SCPs now live only in org/,
+    # and the factory's Guardrails cannot even be asked for them
+    import dataclasses
+
     from infra.components.guardrails import Guardrails, GuardrailsArgs
+
+    fields = {f.name for f in dataclasses.fields(GuardrailsArgs)}
+    assert not fields & {"organization_management", "scp_target_id"}
 
     @pulumi.runtime.test
     def build():
         g = Guardrails("g", GuardrailsArgs(name="aif", logs_bucket="logs", kms_key_arn="arn:aws:kms:k", trail_name="t",
-                                           regions=("eu-central-1",), organization_management=True,
-                                           scp_target_id="ou-ab12-cdefgh34", depends_on=[]))
+                                           regions=("eu-central-1",), depends_on=[]))
         return g.trail.arn
 
     build()

@@ -61,6 +61,5 @@ class Factory(pulumi.ComponentResource):
         self.guardrails = Guardrails(f"{name}-guardrails", GuardrailsArgs(
             name=bp.name, logs_bucket=self.data.buckets["logs"].bucket, kms_key_arn=self.key.arn,
             trail_name=trail_name, regions=st.regions,
-            # the SCPs moved to the organisation program (run in the management account): none here
-            organization_management=False, scp_target_id=None, depends_on=[self.data]), opts=child(self))
+            depends_on=[self.data]), opts=child(self))  # SCPs: the organisation program (org/), not here
         self.register_outputs({"vpc_id": self.network.vpc.id})

@@ -26,10 +26,6 @@ class GuardrailsArgs:
     kms_key_arn: pulumi.Input[str]
     trail_name: str
     regions: tuple[str, ...]
-    # Ignored, kept only until the factory program stops passing them (the SCPs moved to org/): to be removed
-    # together with the organizationManagement / scpTargetId stack keys.
-    organization_management: bool = False
-    scp_target_id: str | None = None
     depends_on: list[pulumi.Resource] | None = None
 
 
