@@ -22,8 +22,10 @@ def validate(doc: object) -> None:
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
 
 
-def test_pulumi_yaml_is_a_valid_pulumi_project():
-    validate(yaml.safe_load((ROOT / "Pulumi.yaml").read_text()))
+@pytest.mark.parametrize("project", ["Pulumi.yaml", "org/Pulumi.yaml"])
+def test_pulumi_yaml_is_a_valid_pulumi_project(project):
+    """The factory program and the organisation program (run in the management account) alike."""
+    validate(yaml.safe_load((ROOT / project).read_text()))
 
 
 def test_the_schema_refuses_an_object_config_type():
