@@ -87,6 +87,9 @@ def _template() -> jinja2.Template:
 def render(plan: dict[str, Any], calibration: dict[str, Any] | None = None,
            inventory: dict[str, Any] | None = None) -> tuple[str, Facts]:
     """The page and the figures it prints."""
+    for name, doc in (("calibration", calibration), ("inventory", inventory)):
+        if doc is not None and not isinstance(doc, dict):  # e.g. a Forecast passed where render once took one
+            raise TypeError(f"render: {name} must be a dict or None, not {type(doc).__name__}")
     facts = Facts({"plan": plan, "calibration": calibration, "inventory": inventory})
     best, _basis = recommend(plan)
     context = main_context(plan, best, facts) | appendix_context(plan, best, facts, calibration, inventory)

@@ -2,8 +2,8 @@
 
 Each function reads the plan (and the calibration and inventory summaries), prints every figure
 through ``Facts`` (tagged with its key) and draws its charts with ``aifactory.charts``. Sections
-whose data the plan does not carry (utilisation, training, Pareto, tornado, break-even) are left out
-rather than shown empty.
+whose data the plan does not carry (utilisation, training, Pareto, tornado, break-even, power range,
+serving stacks) are left out rather than shown empty.
 """
 
 from __future__ import annotations
@@ -71,6 +71,8 @@ def main_context(plan: dict[str, Any], best: str, F: Facts) -> dict[str, Any]:
     ctx["pareto"] = pareto(plan, F)
     ctx["tornado"] = tornado(plan, F)
     ctx["break_even"] = break_even(plan, F)
+    ctx["power_sensitivity"] = power_sensitivity(plan, F)
+    ctx["stacks"] = serving_stacks(plan)
     return ctx
 
 
@@ -281,15 +283,46 @@ def tornado(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
 
 
 def break_even(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
-    """The factor on a Trainium platform's serving throughput at which it would be no dearer per million
-    tokens (``cost_factor``) and draw no more power (``power_factor``) than ``against``, when the plan has it."""
+    """Per Trainium platform, the engine's ``break_even``: the factor on its serving throughput from which
+    it costs no more per million tokens (``cost_factor``) and draws no more facility power
+    (``power_factor``) than ``against``. A null factor comes with the engine's reason."""
     out = []
     for pid, p in plan["platforms"].items():
         be = p.get("break_even")
-        if not isinstance(be, dict) or not be.get("against"):
+        if not isinstance(be, dict):
             continue
+        against = be.get("against")
         factor = {k: F.plan("platforms", pid, "break_even", k, kind="factor") if be.get(k) is not None else None
                   for k in ("cost_factor", "power_factor")}
-        out.append({"name": p["name"], "against": plan["platforms"].get(be["against"], {}).get("name", be["against"]),
-                    "basis": be.get("basis", ""), "reason": be.get("reason", ""), **factor})
+        out.append({"pid": pid, "name": p["name"],
+                    "against": plan["platforms"][against]["name"] if against in plan["platforms"] else against,
+                    "basis": be.get("basis") or "", "reason": be.get("reason") or "",
+                    "notes": list(be.get("notes") or []), **factor})
     return out
+
+
+def power_sensitivity(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
+    """Per platform whose power per domain is a catalog range (the engine's ``power_sensitivity``): the
+    final-year facility MW and $ per million tokens with that power pinned at each end of the range, one
+    at a time, beside the plan's own figures."""
+    out = []
+    for pid, p in plan["platforms"].items():
+        s = p.get("power_sensitivity")
+        if not isinstance(s, dict):
+            continue
+        at = ("platforms", pid, "power_sensitivity")
+        figures = {name: {end: F.plan(*at, figure, end, kind=kind) if s[figure].get(end) is not None else "n/a"
+                          for end in ("low", "plan", "high")}
+                   for name, figure, kind in (("mw", "facility_power_mw", "mw"),
+                                              ("usd", "usd_per_million_tokens", "usd"))}
+        out.append({"pid": pid, "name": p["name"], "unit": p["domain_name"], "kind": s.get("kind", ""),
+                    "year": s.get("year", ""), "basis": s.get("basis", ""),
+                    "low_kw": F.plan(*at, "low_kw", kind="sig"), "high_kw": F.plan(*at, "high_kw", kind="sig"),
+                    **figures})
+    return out
+
+
+def serving_stacks(plan: dict[str, Any]) -> list[dict[str, str]]:
+    """The serving software each platform was sized with (``software_generation``), where the plan names it."""
+    return [{"name": p["name"], "software": str(p["software_generation"])}
+            for p in plan["platforms"].values() if p.get("software_generation")]

@@ -113,14 +113,20 @@ def test_power_sensitivity_pins_each_end_of_the_range(serving_plan):
 
 
 def test_trn3_power_range_reaches_the_report(serving_plan):
-    """The report's catalog table shows the range and its readings, tagged with the plan's figures."""
+    """The report's catalog table shows the range and its readings, and its power-range table the plan's
+    sensitivity at each end, every figure tagged (JSON-Pointer keys) with the plan's own value."""
     from aifactory.report import render
 
-    fc, plan = serving_plan
-    html, facts = render(plan, fc)
-    key = "plan:platforms.trn3.catalog.domain_it_power_kw"
-    assert (facts.values[key + ".low"], facts.values[key + ".high"]) == (110, 200)
+    _fc, plan = serving_plan
+    html, facts = render(plan)
+    key = "plan:/platforms/trn3/catalog/domain_it_power_kw"
+    assert (facts.values[key + "/low"], facts.values[key + "/high"]) == (110, 200)
     assert "three public readings" in html and "(c)" in html
+    sens, doc = "plan:/platforms/trn3/power_sensitivity", plan["platforms"]["trn3"]["power_sensitivity"]
+    assert (facts.values[sens + "/low_kw"], facts.values[sens + "/high_kw"]) == (110, 200)
+    for fig in ("facility_power_mw", "usd_per_million_tokens"):
+        for end in ("low", "plan", "high"):
+            assert f'data-key="{sens}/{fig}/{end}"' in html and facts.values[f"{sens}/{fig}/{end}"] == doc[fig][end]
 
 
 # -- the break-even -----------------------------------------------------------------------------

@@ -7,6 +7,8 @@ import copy
 import os
 import re
 import shutil
+from collections import Counter
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -87,14 +89,29 @@ def resolve(key: str, sources: dict[str, Any]) -> Any:
     return doc
 
 
-def with_examples(plan: dict[str, Any]) -> dict[str, Any]:
-    """The plan, plus a hand-made ``break_even`` (the Trainium issue's key, contract
-    ``{cost_factor, power_factor, against, basis}``) where the engine does not compute one, so its
-    sentence is tested; engine output is never replaced."""
+WHAT_IFS = ("break_even", "power_sensitivity")  # the engine's per-platform what-ifs (sizing.breakeven)
+
+
+def what_if_keys(plan: dict[str, Any]) -> list[str]:
+    """The keys of the figures the page prints from the what-ifs: each non-null break-even factor, each end
+    of the power range, and the facility MW and $ per million tokens at each end and as planned."""
+    keys = []
+    for pid, p in plan["platforms"].items():
+        at = f"plan:/platforms/{pid}"
+        be = p.get("break_even") or {}
+        keys += [f"{at}/break_even/{k}" for k in ("cost_factor", "power_factor") if be.get(k) is not None]
+        if s := p.get("power_sensitivity"):
+            keys += [f"{at}/power_sensitivity/{k}" for k in ("low_kw", "high_kw")]
+            keys += [f"{at}/power_sensitivity/{fig}/{end}" for fig in ("facility_power_mw", "usd_per_million_tokens")
+                     for end in ("low", "plan", "high") if s[fig][end] is not None]
+    return keys
+
+
+def without_what_ifs(plan: dict[str, Any]) -> dict[str, Any]:
     plan = copy.deepcopy(plan)
-    trn = next(pid for pid in plan["platforms"] if pid.startswith("trn"))
-    plan["platforms"][trn].setdefault("break_even", {"cost_factor": 0.83, "power_factor": 0.61,
-                                                     "against": "gb300_nvl72", "basis": "test entry"})
+    for p in plan["platforms"].values():
+        for key in WHAT_IFS:
+            p.pop(key, None)
     return plan
 
 
@@ -117,8 +134,13 @@ def national():
 
 @pytest.fixture(scope="module")
 def full(national):
-    """The national page with every section of the contract present."""
-    return page(with_examples(national["plan"]), national["calibration"], national["inventory"])
+    """The national page with every section of the contract present: the engine computes each of them
+    (the Trainium break-even and the power range included), so nothing is added by hand."""
+    plan = national["plan"]
+    assert plan.get("pareto") and plan.get("tornado") and plan.get("recommendation")
+    assert any(isinstance(p.get("break_even"), dict) for p in plan["platforms"].values())
+    assert all(isinstance(p.get("power_sensitivity"), dict) for p in plan["platforms"].values())
+    return national
 
 
 def check_tags(report: dict[str, Any]) -> int:
@@ -143,8 +165,18 @@ def test_every_section_is_there(national, full):
 
 
 def test_every_number_on_the_page_is_the_engines(national, full):
-    assert check_tags(national) > 500
-    assert check_tags(full) == check_tags(national) + 2  # the two break-even factors
+    assert check_tags(full) > 500
+    keys = what_if_keys(national["plan"])
+    # the national example's Trainium break-even has both factors, and every platform a power range
+    assert sum("/break_even/" in k for k in keys) == 2
+    assert sum("/power_sensitivity/" in k for k in keys) == 8 * len(national["plan"]["platforms"])
+    shown = [s["key"] for s in national["parser"].spans]
+    assert {k: shown.count(k) for k in keys} == dict.fromkeys(keys, 1)
+    # the what-ifs add exactly their own figures to the page, nothing else moves
+    bare = page(without_what_ifs(national["plan"]), national["calibration"], national["inventory"])
+    assert check_tags(national) == check_tags(bare) + len(keys)
+    counts, bare_counts = Counter(shown), Counter(s["key"] for s in bare["parser"].spans)
+    assert counts - bare_counts == Counter(keys) and not bare_counts - counts
 
 
 def test_no_untagged_figures_outside_the_tagged_spans(national, full):
@@ -235,7 +267,7 @@ def test_a_workload_name_with_dots_and_slashes(tmp_path):
     doc["workloads"][1]["name"] = "reasoning/v2~beta"
     path = tmp_path / "dots.yaml"
     path.write_text(yaml.safe_dump(doc))
-    report = page(with_examples(make_plan(load_forecast(path), samples=200)))
+    report = page(make_plan(load_forecast(path), samples=200))
     assert check_tags(report) > 300
     keys = {s["key"] for s in report["parser"].spans}
     assert any("/workloads/citizen-assistant-v1.2/years/" in k for k in keys)
@@ -258,17 +290,63 @@ def test_sections_without_data_are_left_out(national):
         plan.pop(key, None)
     for p in plan["platforms"].values():
         p.pop("training", None)
-        p.pop("break_even", None)
+        for key in WHAT_IFS:
+            p.pop(key, None)
     html = page(plan)["html"]
-    for section in ("pareto", "tornado", "training"):
+    for section in ("pareto", "tornado", "training", "power-range"):
         assert f'id="{section}"' not in html
-    assert "parity efficiency" not in html
+    assert "Break-even" not in html and "break_even" not in html and "power_sensitivity" not in html
+
+
+def factor_tag(pid: str, be: dict[str, Any], key: str) -> str:
+    shown = re.escape(fmt(be[key], "factor"))
+    return rf'<span class="num" data-key="plan:/platforms/{pid}/break_even/{key}"[^>]*>{shown}</span>'
+
+
+def break_even_paragraph(report: dict[str, Any], pid: str) -> str:
+    """The break-even paragraph, inside the answer box beside the recommendation."""
+    head = report["html"].split('id="money"')[0]
+    box = head[head.index('<div class="answer">'):]
+    start = box.index(f'<p id="break-even-{pid}">')
+    return re.sub(r"\s+", " ", box[start:box.index("</p>", start)])
 
 
 def test_break_even_sentence_when_present(full):
-    assert re.search(r"would cost no more per million tokens than GB300 NVL72[^<]* if its serving throughput reached "
-                     r"<span[^>]*>0\.83x</span> what this plan assumes for it; it would draw no more facility power "
-                     r"at <span[^>]*>0\.61x</span>", full["html"])
+    plan = full["plan"]
+    trainium = [pid for pid, p in plan["platforms"].items() if isinstance(p.get("break_even"), dict)]
+    assert trainium
+    for pid in trainium:
+        be, name = plan["platforms"][pid]["break_even"], plan["platforms"][pid]["name"]
+        against = plan["platforms"][be["against"]]["name"]
+        cost, power = factor_tag(pid, be, "cost_factor"), factor_tag(pid, be, "power_factor")
+        assert re.search(rf"{re.escape(name)} costs no more per million tokens than {re.escape(against)} if its "
+                         rf"serving throughput reaches at least {cost} what this plan assumes; "
+                         rf"it draws no more facility power from {power}\.", break_even_paragraph(full, pid))
+
+
+def test_a_null_break_even_factor_is_said_with_its_reason(national):
+    """The contract lets either factor be null with a reason (sizing.breakeven); the national example has
+    both, so the cost factor is nulled here as the engine does when no factor in its search closes the gap."""
+    plan = copy.deepcopy(national["plan"])
+    pid = next(pid for pid, p in plan["platforms"].items() if isinstance(p.get("break_even"), dict))
+    be = plan["platforms"][pid]["break_even"]
+    be["cost_factor"], be["reason"] = None, f"cost_factor: still dearer than {be['against']} at 50x throughput"
+    report = page(plan)
+    check_tags(report)
+    text = break_even_paragraph(report, pid)
+    assert "/break_even/cost_factor" not in text and "costs no more per million tokens" not in text
+    assert "there is no throughput factor at which" in text and be["reason"] in text
+    assert re.search(rf"it draws no more facility power from {factor_tag(pid, be, 'power_factor')}\.", text)
+
+
+def test_serving_stack_and_power_range_are_shown(full):
+    plan, text = full["plan"], answer(full)
+    for p in plan["platforms"].values():
+        assert unescape(f"{p['name']} with {p['software_generation']}") in unescape(text)
+    power = full["html"].split('id="power-range"')[1].split("</section>")[0]
+    for pid, p in plan["platforms"].items():
+        for key in what_if_keys({"platforms": {pid: {"power_sensitivity": p["power_sensitivity"]}}}):
+            assert f'data-key="{key}"' in power, key
 
 
 def test_page_is_self_contained(national):
