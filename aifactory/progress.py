@@ -2,7 +2,8 @@
 
 Silent unless stderr is a terminal, and silent when the command prints JSON (``quiet``): a pipe or a
 log file gets no carriage-return noise. ``AIFACTORY_PROGRESS=plain`` asks for one plain line per stage
-off a terminal instead (CI logs, and the tests that interrupt a run at a given stage). ``stage(name)`` starts a step; ``update(fraction)`` moves
+off a terminal instead (CI logs, and the tests that interrupt a run at a given stage).
+``stage(name)`` starts a step; ``update(fraction)`` moves
 its bar; a step with no measurable fraction (a fit, the Pulumi program) shows its elapsed time,
 ticking from a background thread, inside ``with bar.ticking():``.
 """

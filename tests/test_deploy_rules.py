@@ -286,3 +286,20 @@ def test_ai_factory_region_codes_and_site_kinds():
     with pytest.raises(InputError) as info:
         parse_settings({**base, f"{PROJECT}:site": {"kind": "local-zone"}}, "t")
     assert "dedicated-local-zone" in info.value.message and info.value.path == f"{PROJECT}:site.kind"
+
+
+def test_plan_and_size_give_one_answer_on_the_national_example():
+    """`pulumi up` (infra.program.prepare, stack leaves platform/seed/samples unset) builds the
+    platform `aifactory size` recommends, with the same figures: one answer everywhere."""
+    from infra.program import prepare
+    from sizing.forecast import load_forecast
+    from sizing.plan import make_plan
+
+    sized = make_plan(load_forecast(EXAMPLE))  # what `aifactory size examples/national.yaml` prints
+    best = sized["recommendation"]["platform"]
+    s = parse_settings({f"{PROJECT}:forecast": str(EXAMPLE), "aws:region": "eu-central-1"}, "test")
+    _forecast, plan, blueprint = prepare(s)
+    assert blueprint.platform.id == best
+    final = str(sized["forecast"]["years"][-1])
+    for figure in ("domains", "accelerators", "facility_power_mw", "cost_usd"):
+        assert plan["platforms"][best]["years"][final][figure] == sized["platforms"][best]["years"][final][figure]
