@@ -177,9 +177,12 @@ def test_a_training_job_and_its_file_system_share_one_zone(ai_factory, gb300):
         fsx_zone = [v["availabilityZone"] for k, v in subnets.items() if k.endswith("services-0")][0]
         assert {subnets[f"aif-network-{g.name}"]["availabilityZone"] for g in training} == {fsx_zone}
         assert fsx["efaEnabled"] is True
-    # the national foundation-model run (about 15,000 chips) fits one fabric
-    big = max(ai_factory.blueprint.jobs.values(), key=lambda j: j["domains"])
-    assert big["domains"] * ai_factory.blueprint.platform.domain_accelerators > 14_000
+    # the national foundation-model run gets, in its one fabric zone, every accelerator the plan sizes it for
+    bp = ai_factory.blueprint
+    run = next(t for t in ai_factory.plan["platforms"][bp.platform.id]["training"]
+               if t["workload"] == "sovereign-foundation-model")
+    assert run["mode"] == "build" and run["accelerators"] > 1_000
+    assert bp.jobs["sovereign-foundation-model"]["domains"] * bp.platform.domain_accelerators >= run["accelerators"]
 
 
 def test_nvl72_domains_get_their_imex_node_list_and_domain_tag(gb300):
