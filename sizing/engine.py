@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -218,37 +219,45 @@ def software_of(forecast: Forecast, catalog: Catalog, platform_ids: list[str],
     return out
 
 
-def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
-         progress: Callable[[float], None] | None = None, software: Mapping[str, str] | None = None,
-         throughput_scale: Mapping[str, float] | None = None) -> Sizing:
-    """Size every workload on every platform for every year and Monte Carlo sample.
+@dataclass(frozen=True)
+class Performance:
+    """Stage 1: what one replica of each size achieves per workload, platform and catalog scenario,
+    before the calibration residual and any throughput what-if (demand-independent)."""
 
-    ``progress`` (optional) is called with the fraction of samples done, chunk by chunk.
-    ``software`` maps platform id -> serving stack (over the forecast's choice); ``throughput_scale``
-    maps platform id -> a factor on its achievable serving throughput (LLM and diffusion), the hook
-    the break-even analysis uses.
-    """
-    tput_scale = _scale(throughput_scale, platform_ids)
-    K = min(MAX_SCENARIOS, samples)
+    throughput: np.ndarray  # (Wi, P, K, Nc) output tokens (or items) per second per replica
+    memory_bytes: np.ndarray  # (Wi, P, K, Nc)
+    detail: InferenceDetail
+    configurations: int
+
+
+_LAST: list[Any] = []  # [forecast, catalog, key, value] of the last stage 1
+
+
+def _performance_cached(forecast: Forecast, catalog: Catalog, platform_ids: list[str], K: int, seed: int,
+                        software: Mapping[str, str] | None) -> tuple[Scenarios, np.ndarray, Performance]:
+    """Scenarios, candidate sizes and stage 1, remembered for the last forecast and catalog objects (by
+    identity: both are immutable): the break-even and tornado what-ifs rerun the engine on the same
+    inputs and change only stage 2, so stage 1 is computed once per plan."""
     stacks = software_of(forecast, catalog, platform_ids, software)
+    key = (tuple(platform_ids), K, seed, tuple(stacks))
+    if _LAST and _LAST[0] is forecast and _LAST[1] is catalog and _LAST[2] == key:
+        value: tuple[Scenarios, np.ndarray, Performance] = _LAST[3]
+        return value
     sc = scenarios(catalog, platform_ids, K, seed, stacks)
-    scenario_of_sample = np.arange(samples) % K
-    usable = catalog.facility["usable_hbm_fraction"].nominal
     sizes = _candidate_sizes(catalog, platform_ids)
-    slot = slot_accelerators(sizes, sc.domain_accelerators[:, None])
-    years = forecast.years
-    Y, P, S = len(years), len(platform_ids), samples
+    value = (sc, sizes, _performance(forecast, catalog, platform_ids, sc, sizes))
+    _LAST[:] = [forecast, catalog, key, value]
+    return value
 
+
+def _performance(forecast: Forecast, catalog: Catalog, platform_ids: list[str], sc: Scenarios,
+                 sizes: np.ndarray) -> Performance:
+    """Stage 1 for every inference workload (LLM, then diffusion), with the per-size detail."""
+    usable = catalog.facility["usable_hbm_fraction"].nominal
     llm_ws: list[LlmWorkload] = forecast.of_kind("llm_inference")
     dif_ws: list[DiffusionWorkload] = forecast.of_kind("diffusion_inference")
-    trn_ws: list[TrainingWorkload] = forecast.of_kind("training")
-    inf_ws: list[LlmWorkload | DiffusionWorkload] = [*llm_ws, *dif_ws]
-    all_ws = [*inf_ws, *trn_ws]
-    Wi, Wt = len(inf_ws), len(trn_ws)
-    Nc = sizes.shape[1]
+    P, K, Nc = len(platform_ids), sc.count, sizes.shape[1]
     configurations = 0
-
-    # -- stage 1: performance per replica size ------------------------------------------------
     thr_parts, mem_parts = [], []
     det_batch, det_ttft, det_tpot, det_bound = [], [], [], []
     det_dis, det_spec, det_share = [], [], []
@@ -280,25 +289,57 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
         det_dis.append(np.zeros(shape, dtype=bool))
         det_spec.append(np.zeros(shape, dtype=bool))
         det_share.append(np.zeros(shape))
-    if Wi:
-        thr = np.concatenate(thr_parts) * sc.residual[None, :, :, None] * tput_scale
-        mem_rep = np.concatenate(mem_parts)
-        # a catalog scenario where nothing fits falls back to the nominal one (k = 0)
-        none_fit = ~(thr > 0).any(axis=-1, keepdims=True)
-        thr = np.where(none_fit, thr[:, :, :1, :], thr)
-    else:
-        thr = np.zeros((0, P, K, Nc))
-        mem_rep = np.zeros((0, P, K, Nc))
+    Wi = len(llm_ws) + len(dif_ws)
+    thr = np.concatenate(thr_parts) if Wi else np.zeros((0, P, K, Nc))
+    mem_rep = np.concatenate(mem_parts) if Wi else np.zeros((0, P, K, Nc))
     detail = InferenceDetail(
         batch=np.concatenate(det_batch) if det_batch else np.zeros((0, P, Nc)),
         ttft_s=np.concatenate(det_ttft) if det_ttft else np.zeros((0, P, Nc)),
         tpot_s=np.concatenate(det_tpot) if det_tpot else np.zeros((0, P, Nc)),
         bound=np.concatenate(det_bound) if det_bound else np.zeros((0, P, Nc), dtype=int),
-        memory_bytes=mem_rep[:, :, 0, :] if Wi else np.zeros((0, P, Nc)),
+        memory_bytes=mem_rep[:, :, 0, :],
         disaggregated=np.concatenate(det_dis) if det_dis else np.zeros((0, P, Nc), dtype=bool),
         speculative=np.concatenate(det_spec) if det_spec else np.zeros((0, P, Nc), dtype=bool),
         prefill_share=np.concatenate(det_share) if det_share else np.zeros((0, P, Nc)),
     )
+    return Performance(throughput=thr, memory_bytes=mem_rep, detail=detail, configurations=configurations)
+
+
+def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
+         progress: Callable[[float], None] | None = None, software: Mapping[str, str] | None = None,
+         throughput_scale: Mapping[str, float] | None = None) -> Sizing:
+    """Size every workload on every platform for every year and Monte Carlo sample.
+
+    ``progress`` (optional) is called with the fraction of samples done, chunk by chunk.
+    ``software`` maps platform id -> serving stack (over the forecast's choice); ``throughput_scale``
+    maps platform id -> a factor on its achievable serving throughput (LLM and diffusion), the hook
+    the break-even analysis uses.
+    """
+    tput_scale = _scale(throughput_scale, platform_ids)
+    K = min(MAX_SCENARIOS, samples)
+    sc, sizes, perf = _performance_cached(forecast, catalog, platform_ids, K, seed, software)
+    scenario_of_sample = np.arange(samples) % K
+    usable = catalog.facility["usable_hbm_fraction"].nominal
+    slot = slot_accelerators(sizes, sc.domain_accelerators[:, None])
+    years = forecast.years
+    Y, P, S = len(years), len(platform_ids), samples
+
+    llm_ws: list[LlmWorkload] = forecast.of_kind("llm_inference")
+    dif_ws: list[DiffusionWorkload] = forecast.of_kind("diffusion_inference")
+    trn_ws: list[TrainingWorkload] = forecast.of_kind("training")
+    inf_ws: list[LlmWorkload | DiffusionWorkload] = [*llm_ws, *dif_ws]
+    all_ws = [*inf_ws, *trn_ws]
+    Wi, Wt = len(inf_ws), len(trn_ws)
+    Nc = sizes.shape[1]
+    configurations = perf.configurations
+    detail, mem_rep = perf.detail, perf.memory_bytes
+    if Wi:
+        thr = perf.throughput * sc.residual[None, :, :, None] * tput_scale
+        # a catalog scenario where nothing fits falls back to the nominal one (k = 0)
+        none_fit = ~(thr > 0).any(axis=-1, keepdims=True)
+        thr = np.where(none_fit, thr[:, :, :1, :], thr)
+    else:
+        thr = np.zeros((0, P, K, Nc))
 
     # -- demand samples -------------------------------------------------------------------------
     z = np.stack([workload_normals(seed, w.name, S) for w in all_ws]) if all_ws else np.zeros((0, S))
@@ -371,7 +412,7 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     return Sizing(
         forecast=forecast,
         platform_ids=tuple(platform_ids),
-        software=tuple(stacks),
+        software=sc.stacks,
         scenarios=sc,
         scenario_of_sample=scenario_of_sample,
         workload_names=tuple(w.name for w in all_ws),
