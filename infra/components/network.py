@@ -19,6 +19,15 @@ from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
 from infra.components.base import assume_role_policy, child, policy_json
 
 
+def _https_out(cidrs: list[str], s3_prefix_list: pulumi.Output[str]) -> list[Any]:
+    """The only egress a node group has besides its own group: HTTPS to the VPC's interface endpoints and
+    to S3 through the gateway endpoint's prefix list."""
+    return [{"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": cidrs,
+             "description": "AWS APIs through the interface endpoints of the VPC"},
+            {"protocol": "tcp", "from_port": 443, "to_port": 443, "prefix_list_ids": [s3_prefix_list],
+             "description": "S3 through the gateway endpoint"}]
+
+
 @dataclass
 class NetworkArgs:
     blueprint: Blueprint
@@ -178,10 +187,7 @@ class Network(pulumi.ComponentResource):
                       "description": "EFA and collectives from the group"}],
             egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True,
                      "description": "EFA and collectives to the group"},
-                    {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": cidrs,
-                     "description": "AWS APIs through the interface endpoints of the VPC"},
-                    {"protocol": "tcp", "from_port": 443, "to_port": 443, "prefix_list_ids": [s3_prefix_list],
-                     "description": "S3 through the gateway endpoint"}],
+                    *_https_out(cidrs, s3_prefix_list)],
             tags={"Name": f"{bp.name}-efa"}, opts=child(self))
         # SageMaker Studio apps and endpoints: HTTPS to the endpoints and S3, NFS to the Studio EFS, and the
         # Studio apps to each other (SageMaker developer guide, "Connect Studio notebooks in a VPC")
@@ -192,10 +198,7 @@ class Network(pulumi.ComponentResource):
                       "description": "Studio apps, EFS and endpoint instances within the group"}],
             egress=[{"protocol": "-1", "from_port": 0, "to_port": 0, "self": True,
                      "description": "Studio apps, EFS and endpoint instances within the group"},
-                    {"protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_blocks": cidrs,
-                     "description": "AWS APIs through the interface endpoints of the VPC"},
-                    {"protocol": "tcp", "from_port": 443, "to_port": 443, "prefix_list_ids": [s3_prefix_list],
-                     "description": "S3 through the gateway endpoint"}],
+                    *_https_out(cidrs, s3_prefix_list)],
             tags={"Name": f"{bp.name}-sagemaker"}, opts=child(self))
         self.endpoint_sg = aws.ec2.SecurityGroup(
             f"{name}-endpoints", vpc_id=self.vpc.id, description="Interface endpoints: HTTPS from the VPC only",
