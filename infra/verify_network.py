@@ -103,8 +103,8 @@ def links(clients: Clients, vpc: str, res: Res) -> None:
     vpns: dict[str, dict[str, Any]] = {}
     for name, ids in (("vpn-gateway-id", [g["VpnGatewayId"] for g in vgws]),
                       ("transit-gateway-id", sorted({a["TransitGatewayId"] for a in tgws}))):
-        vpns |= {v["VpnConnectionId"]: v for v in _live(_ec2(clients, "describe_vpn_connections", "VpnConnections",
-                                                                (name, ids)))} if ids else {}
+        found = _ec2(clients, "describe_vpn_connections", "VpnConnections", (name, ids)) if ids else []
+        vpns |= {v["VpnConnectionId"]: v for v in _live(found)}
     for v in vpns.values():
         res("aws:ec2/vpnConnection:VpnConnection", v["VpnConnectionId"], {"customerGatewayId": v.get(
             "CustomerGatewayId"), "vpnGatewayId": v.get("VpnGatewayId"), "transitGatewayId": v.get("TransitGatewayId")})
