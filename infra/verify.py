@@ -5,7 +5,9 @@ Two kinds of findings:
 - **Sovereignty**: the live account (the factory's VPC, subnets, gateways, routes, endpoints,
   instances, volumes, buckets, trail) is read with boto3 and turned into the resource shape of
   infra/rules.py. The *same* rules the policy pack and `aifactory plan` enforce then judge it, so a
-  rule is never written twice.
+  rule is never written twice. The other egress paths (VPN, Transit Gateway, Client VPN, the default
+  VPC; Route 53 Resolver; SageMaker) are read and judged each in a check of its own
+  (infra/verify_network.py), so one unreadable service does not hide the rest.
 - **Drift from the plan**: instances per pod group, EFA interfaces per instance, every endpoint
   service, the trail logging with validation, volumes on the factory's own key.
 """
@@ -17,12 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.aws import FILTER_VALUES, chunks, error_code, need, pages
+from infra.aws import error_code, need
 from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
 from infra.components.data import PURPOSES
 from infra.findings import BLOCKING, OK, Check, Clients, Finding, Result, run_checks
 from infra.rules import Context, Resource, check_all
 from infra.settings import StackSettings
+from infra.verify_network import _ec2, links, network, resolver, sagemaker
 
 EFA_TYPES = ("efa", "efa-only")
 
@@ -41,26 +44,6 @@ class LiveFactory:
     missing_buckets: list[str] = field(default_factory=list)
 
 
-def _f(*pairs: tuple[str, Any]) -> list[dict[str, Any]]:
-    """EC2 filters from (name, value or values) pairs, names as the API spells them."""
-    return [{"Name": name, "Values": value if isinstance(value, list) else [value]} for name, value in pairs]
-
-
-def _ec2(clients: Clients, operation: str, key: str, *pairs: tuple[str, Any], client: Any = None) -> list[Any]:
-    """Every item of a paged EC2 describe call; a filter with many values is sent in slices of 200."""
-    client = client or clients.ec2
-    many = [(i, p) for i, p in enumerate(pairs) if isinstance(p[1], list) and len(p[1]) > FILTER_VALUES]
-    if not many:
-        return pages(client, operation, key, Filters=_f(*pairs))
-    index, (name, values) = many[0]
-    items: list[Any] = []
-    for part in chunks(values):
-        sliced = list(pairs)
-        sliced[index] = (name, part)
-        items += _ec2(clients, operation, key, *sliced, client=client)
-    return items
-
-
 def _missing(exc: Exception, *codes: str) -> bool:
     """True when ``exc`` is AWS saying the thing does not exist (any other failure is re-raised)."""
     if error_code(exc) in codes:
@@ -74,34 +57,6 @@ def _key_arn(bp: Blueprint, clients: Clients) -> str | None:
     except Exception as exc:
         _missing(exc, "NotFoundException")
         return None
-
-
-def _network(live: LiveFactory, clients: Clients, vpc: str, res: Callable[..., None]) -> None:
-    """Subnets, gateways, peerings, routes and endpoints of the factory's VPC, as rule resources."""
-    for s in _ec2(clients, "describe_subnets", "Subnets", ("vpc-id", vpc)):
-        res("aws:ec2/subnet:Subnet", s["SubnetId"], {"mapPublicIpOnLaunch": s.get("MapPublicIpOnLaunch", False)})
-    for g in _ec2(clients, "describe_internet_gateways", "InternetGateways", ("attachment.vpc-id", vpc)):
-        res("aws:ec2/internetGateway:InternetGateway", g["InternetGatewayId"], {})
-    for n in _ec2(clients, "describe_nat_gateways", "NatGateways", ("vpc-id", vpc)):
-        if n.get("State") not in ("deleted", "deleting", "failed"):
-            res("aws:ec2/natGateway:NatGateway", n["NatGatewayId"], {"subnetId": n.get("SubnetId")})
-    for side in ("requester-vpc-info.vpc-id", "accepter-vpc-info.vpc-id"):
-        for p in _ec2(clients, "describe_vpc_peering_connections", "VpcPeeringConnections", (side, vpc)):
-            if p.get("Status", {}).get("Code") in ("active", "pending-acceptance", "provisioning"):
-                res("aws:ec2/vpcPeeringConnection:VpcPeeringConnection", p["VpcPeeringConnectionId"], {})
-    for rt in _ec2(clients, "describe_route_tables", "RouteTables", ("vpc-id", vpc)):
-        routes = [{"cidrBlock": r.get("DestinationCidrBlock") or r.get("DestinationIpv6CidrBlock"),
-                   "gatewayId": r.get("GatewayId"), "natGatewayId": r.get("NatGatewayId"),
-                   "vpcPeeringConnectionId": r.get("VpcPeeringConnectionId"),
-                   "egressOnlyGatewayId": r.get("EgressOnlyInternetGatewayId")}
-                  for r in rt.get("Routes", []) if r.get("GatewayId") != "local"]
-        routes = [r for r in routes if r["cidrBlock"] and not r["cidrBlock"].startswith("pl-")
-                  and not (r["gatewayId"] or "").startswith("vpce-")]
-        res("aws:ec2/routeTable:RouteTable", rt["RouteTableId"], {"routes": routes})
-    for e in _ec2(clients, "describe_vpc_endpoints", "VpcEndpoints", ("vpc-id", vpc)):
-        live.endpoint_services.add(e["ServiceName"])
-        res("aws:ec2/vpcEndpoint:VpcEndpoint", e["VpcEndpointId"], {"policy": e.get("PolicyDocument"),
-                                                                   "serviceName": e["ServiceName"]})
 
 
 def _compute(bp: Blueprint, live: LiveFactory, clients: Clients, vpc: str, res: Callable[..., None]) -> None:
@@ -169,7 +124,7 @@ def read_factory(bp: Blueprint, clients: Clients) -> LiveFactory:
     if not vpcs:
         return live
     vpc = live.vpc_id = vpcs[0]["VpcId"]
-    _network(live, clients, vpc, res)
+    live.endpoint_services = network(clients, vpc, res)
     _compute(bp, live, clients, vpc, res)
     account = need(clients.sts.get_caller_identity(), "Account")
     for purpose in PURPOSES:
@@ -201,13 +156,23 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
         return result  # the account could not be read: that finding says why
     live = found[0]
 
-    def sovereignty() -> Iterator[Finding]:
-        report = check_all(live.resources, Context(settings.regions))
+    def judge(resources: list[Resource], what: str) -> Iterator[Finding]:
+        report = check_all(resources, Context(settings.regions))
         for v in report.violations:
             yield Finding(f"sovereignty:{v.rule}", BLOCKING, v.message)
         if report.ok:
-            yield Finding("sovereignty", OK, f"the live factory passes the sovereignty rules "
-                          f"({len(live.resources)} resources read)")
+            yield Finding("sovereignty", OK, f"{what} passes the sovereignty rules ({len(resources)} resources read)")
+
+    def sovereignty() -> Iterator[Finding]:
+        yield from judge(live.resources, "the live factory")
+
+    def paths(name: str, read: Callable[[Callable[..., None]], None]) -> Check:
+        """One more source of egress paths, judged on its own: if it cannot be read, only it says so."""
+        def run() -> Iterator[Finding]:
+            found: list[Resource] = []
+            read(lambda t, n, p: found.append(Resource(t, n, p, id=n, provider_region=clients.region)))
+            yield from judge(found, name)
+        return Check(f"sovereignty:{name}", run)
 
     def pod_groups() -> Iterator[Finding]:
         counts = Counter(next((t["Value"] for t in i.get("Tags", []) if t["Key"] == "aifactory:pod-group"), None)
@@ -268,7 +233,12 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
 
     checks = [Check("cloudtrail", trail_and_keys)]
     if live.vpc_id is not None:
-        checks = [Check("sovereignty", sovereignty), Check("pod-groups", pod_groups),
+        vpc = live.vpc_id
+        checks = [Check("sovereignty", sovereignty),
+                  paths("vpn-transit-client-vpn", lambda res: links(clients, vpc, res)),
+                  paths("route53-resolver", lambda res: resolver(clients, vpc, res)),
+                  paths("sagemaker", lambda res: sagemaker(clients, f"{bp.name}-studio", res)),
+                  Check("pod-groups", pod_groups),
                   Check("efa-interfaces", efa_interfaces), Check("endpoints", endpoints), *checks]
     result.findings += run_checks(checks, clients.budget).findings
     return result

@@ -94,10 +94,11 @@ def reservation(cr: str, count: int, *, itype: str = "trn2.48xlarge", zone: str 
 
 def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserved: int = 0,
             models=(BASE_MODEL, f"{BASE_MODEL}:128k"), efa_per_instance: int = 16, instance_ids=(),
-            subnets_quota: float = 200, provisioned=None, reservations=None) -> Clients:
+            subnets_quota: float = 200, provisioned=None, reservations=None, client_vpn=()) -> Clients:
     """offerings=None: the stack reserves capacity (reservations stubbed); a number: Capacity Blocks.
 
     reservations: the answer to DescribeCapacityReservations by id (capacityType existing), or an error code.
+    client_vpn: the answer to DescribeClientVpnEndpoints (a list of endpoints, a raw answer dict, or an error code).
     provisioned: the model ids Bedrock sells as PROVISIONED (default: variants of ``models`` with :128k)."""
     s = boto3.Session(region_name=REGION)
     c = Clients(region=REGION, ec2=s.client("ec2"), sts=s.client("sts"), kms=s.client("kms"), s3=s.client("s3"),
@@ -146,6 +147,15 @@ def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserve
          "Attachment": {"InstanceId": iid, "NetworkCardIndex": j, "DeviceIndex": 1 if j == 0 else 0}}
         for k, iid in enumerate(instance_ids) for j in range(efa_per_instance)]})
     n.activate()
+    # STUBBED: moto has no Client VPN
+    c.ec2_client_vpn = s.client("ec2")
+    v = Stubber(c.ec2_client_vpn)
+    if isinstance(client_vpn, str):
+        v.add_client_error("describe_client_vpn_endpoints", service_error_code=client_vpn)
+    else:
+        v.add_response("describe_client_vpn_endpoints",
+                       client_vpn if isinstance(client_vpn, dict) else {"ClientVpnEndpoints": list(client_vpn)})
+    v.activate()
     return c
 
 
@@ -316,15 +326,31 @@ def test_sagemaker_instance_types_come_from_the_api_model():
 # -- verify ----------------------------------------------------------------------------------------
 
 
-def build_factory(bp) -> dict:
+def delete_default_vpc(ec2) -> None:
+    """A sovereign account has no default VPC (moto makes one in every region)."""
+    for vpc in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]:
+        for g in ec2.describe_internet_gateways(Filters=[{"Name": "attachment.vpc-id",
+                                                           "Values": [vpc["VpcId"]]}])["InternetGateways"]:
+            ec2.detach_internet_gateway(InternetGatewayId=g["InternetGatewayId"], VpcId=vpc["VpcId"])
+            ec2.delete_internet_gateway(InternetGatewayId=g["InternetGatewayId"])
+        for sub in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+            ec2.delete_subnet(SubnetId=sub["SubnetId"])
+        ec2.delete_vpc(VpcId=vpc["VpcId"])
+
+
+def build_factory(bp, *, keep_default_vpc: bool = False) -> dict:
     """What `pulumi up` would have made, created directly in the moto account."""
     ec2, kms, s3, trail = (boto3.client(x, region_name=REGION) for x in ("ec2", "kms", "s3", "cloudtrail"))
+    if not keep_default_vpc:
+        delete_default_vpc(ec2)
     key = kms.create_key()["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=f"alias/{bp.name}-factory", TargetKeyId=key)
     vpc = ec2.create_vpc(CidrBlock=bp.vpc_blocks[0], TagSpecifications=[
         {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": f"{bp.name}-vpc"}]}])["Vpc"]["VpcId"]
     subnets = {g.name: ec2.create_subnet(VpcId=vpc, CidrBlock=g.subnet_cidr, AvailabilityZone=f"{REGION}a")["Subnet"]
                ["SubnetId"] for g in bp.pod_groups}
+    for subnet in subnets.values():  # moto makes the first subnet of a zone without a default VPC public
+        ec2.modify_subnet_attribute(SubnetId=subnet, MapPublicIpOnLaunch={"Value": False})
     policy = json.dumps({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*",
                                         "Condition": {"StringEquals": {"aws:PrincipalAccount": ACCOUNT,
                                                                        "aws:ResourceAccount": ACCOUNT}}}]})
@@ -352,7 +378,7 @@ def build_factory(bp) -> dict:
     trail.create_trail(Name=f"{bp.name}-trail", S3BucketName=f"{bp.name}-logs-{ACCOUNT}-{REGION}", KmsKeyId=key,
                        EnableLogFileValidation=True, IsMultiRegionTrail=True)
     trail.start_logging(Name=f"{bp.name}-trail")
-    return {"vpc": vpc, "key": key, "instances": instances, "subnets": subnets}
+    return {"vpc": vpc, "key": key, "instances": instances, "subnets": subnets, "name": bp.name}
 
 
 def all_instances(f: dict) -> list[str]:
@@ -424,3 +450,186 @@ def test_cli_without_credentials_reports_not_crashes(monkeypatch, capsys, tmp_pa
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["blocking"] >= 1
     assert any("credentials" in f["message"] for f in out["findings"])
+
+
+# -- verify: the other egress paths -----------------------------------------------------------------
+
+
+def _subnet(f) -> str:
+    return next(iter(f["subnets"].values()))
+
+
+def _route_table(ec2, f) -> str:
+    return ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [f["vpc"]]}])["RouteTables"][0][
+        "RouteTableId"]
+
+
+def _vpn(ec2, f) -> None:
+    vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+    ec2.attach_vpn_gateway(VpnGatewayId=vgw, VpcId=f["vpc"])
+    cgw = ec2.create_customer_gateway(Type="ipsec.1", PublicIp="203.0.113.1", BgpAsn=65000)["CustomerGateway"]
+    ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw["CustomerGatewayId"], VpnGatewayId=vgw)
+
+
+def _transit(ec2, f) -> None:
+    tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    ec2.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw, VpcId=f["vpc"], SubnetIds=[_subnet(f)])
+    ec2.create_route(RouteTableId=_route_table(ec2, f), DestinationCidrBlock="10.200.0.0/16", TransitGatewayId=tgw)
+
+
+def _carrier(ec2, f) -> None:
+    cagw = ec2.create_carrier_gateway(VpcId=f["vpc"])["CarrierGateway"]["CarrierGatewayId"]
+    ec2.create_route(RouteTableId=_route_table(ec2, f), DestinationCidrBlock="10.201.0.0/16", CarrierGatewayId=cagw)
+
+
+def _gwlb(ec2, f) -> None:
+    e = ec2.create_vpc_endpoint(VpcId=f["vpc"], VpcEndpointType="GatewayLoadBalancer", SubnetIds=[_subnet(f)],
+                                ServiceName=f"com.amazonaws.vpce.{REGION}.vpce-svc-0123456789abcdef0")["VpcEndpoint"]
+    ec2.create_route(RouteTableId=_route_table(ec2, f), DestinationCidrBlock="0.0.0.0/0",
+                     VpcEndpointId=e["VpcEndpointId"])
+
+
+def _default_vpc(ec2, f) -> None:
+    """Nothing to make: the test keeps the default VPC moto makes in every region."""
+
+
+def _resolver(ec2, f) -> None:
+    r53 = boto3.client("route53resolver", region_name=REGION)
+    sg = ec2.create_security_group(GroupName="dns", Description="dns", VpcId=f["vpc"])["GroupId"]
+    subnet = _subnet(f)
+    ep = r53.create_resolver_endpoint(CreatorRequestId="out", SecurityGroupIds=[sg], Direction="OUTBOUND",
+                                      IpAddresses=[{"SubnetId": subnet}, {"SubnetId": subnet}])["ResolverEndpoint"]
+    rule = r53.create_resolver_rule(CreatorRequestId="fwd", RuleType="FORWARD", DomainName="corp.example",
+                                    TargetIps=[{"Ip": "10.200.0.2", "Port": 53}], ResolverEndpointId=ep["Id"])
+    r53.associate_resolver_rule(ResolverRuleId=rule["ResolverRule"]["Id"], VPCId=f["vpc"])
+
+
+def _studio(ec2, f) -> None:
+    boto3.client("sagemaker", region_name=REGION).create_domain(
+        DomainName=f"{f['name']}-studio", AuthMode="IAM", VpcId=f["vpc"], SubnetIds=[_subnet(f)],
+        DefaultUserSettings={"ExecutionRole": f"arn:aws:iam::{ACCOUNT}:role/studio"},
+        AppNetworkAccessType="PublicInternetOnly", KmsKeyId=f["key"])
+
+
+def _notebook(ec2, f) -> None:
+    boto3.client("sagemaker", region_name=REGION).create_notebook_instance(
+        NotebookInstanceName="scratch", InstanceType="ml.t3.medium", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/nb",
+        DirectInternetAccess="Enabled", KmsKeyId=f["key"])
+
+
+@pytest.mark.parametrize(("make", "rule", "expected"), [
+    (_vpn, "no-external-network", "a virtual private gateway (site-to-site VPN) links"),
+    (_vpn, "no-external-network", "a site-to-site VPN connection links"),
+    (_vpn, "no-external-network", "a customer gateway (the far end of a VPN) links"),
+    (_transit, "no-external-network", "'tgw-attach-"),
+    (_transit, "no-internet-path", "a route to 10.200.0.0/16 leaves the VPC through tgw-"),
+    (_carrier, "no-internet-path", "a route to 10.201.0.0/16 leaves the VPC through cagw-"),
+    (_gwlb, "no-internet-path", "a route to 0.0.0.0/0 leaves the VPC through vpce-"),
+    (_gwlb, "no-external-network", "a GatewayLoadBalancer endpoint sends traffic"),
+    (_default_vpc, "no-internet-path", "the default VPC (it has an internet gateway)"),
+    (_resolver, "no-external-network", "a Route 53 Resolver endpoint"),
+    (_resolver, "no-external-network", "a Resolver rule association"),
+    (_studio, "sagemaker-no-internet", "appNetworkAccessType is PublicInternetOnly"),
+    (_notebook, "sagemaker-no-internet", "directInternetAccess is Enabled"),
+], ids=lambda x: getattr(x, "__name__", None))
+def test_verify_finds_an_egress_path(aws, stack, make, rule, expected):
+    settings, bp = stack()
+    f = build_factory(bp, keep_default_vpc=make is _default_vpc)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    make(ec2, f)
+    result = verify(settings, bp, clients(instance_ids=all_instances(f)))
+    found = [x.message for x in result.findings if x.check == f"sovereignty:{rule}"]
+    assert any(expected in m for m in found), result.render("")
+    assert not any(x.message.startswith("could not check") for x in result.findings), result.render("")
+
+
+def test_verify_ignores_the_system_resolver_rule_and_a_vpc_only_studio(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    boto3.client("sagemaker", region_name=REGION).create_domain(
+        DomainName=f"{bp.name}-studio", AuthMode="IAM", VpcId=f["vpc"], SubnetIds=[_subnet(f)],
+        DefaultUserSettings={"ExecutionRole": f"arn:aws:iam::{ACCOUNT}:role/studio"}, AppNetworkAccessType="VpcOnly",
+        KmsKeyId=f["key"])
+    c = clients(instance_ids=all_instances(f))
+    c.resolver = boto3.client("route53resolver", region_name=REGION)  # STUBBED: a SYSTEM rule association
+    with Stubber(c.resolver) as r:
+        r.add_response("list_resolver_endpoints", {"ResolverEndpoints": []})
+        r.add_response("list_resolver_rules", {"ResolverRules": []}, {"Filters": [{"Name": "TYPE",
+                                                                                    "Values": ["FORWARD"]}]})
+        r.add_response("list_resolver_rule_associations", {"ResolverRuleAssociations": [
+            {"Id": "rslvr-autodefined-assoc-1", "ResolverRuleId": "rslvr-autodefined-rr-internet-resolver",
+             "Name": "System Rule Association", "VPCId": f["vpc"], "Status": "COMPLETE"}]})
+        result = verify(settings, bp, c)
+    assert not result.blocking, result.render("")
+    assert any(x.message.startswith("sagemaker passes") and "(1 resources read)" in x.message
+               for x in result.findings), result.render("")
+
+
+def test_verify_finds_a_client_vpn_endpoint(aws, stack):
+    settings, bp = stack()
+    f = build_factory(bp)
+    endpoint = {"ClientVpnEndpointId": "cvpn-endpoint-0123456789abcdef0", "VpcId": f["vpc"],
+                "Status": {"Code": "available"}}
+    elsewhere = {**endpoint, "ClientVpnEndpointId": "cvpn-endpoint-0123456789abcdef1", "VpcId": "vpc-0ther"}
+    found = blocking(verify(settings, bp, clients(instance_ids=all_instances(f), client_vpn=[endpoint, elsewhere])))
+    assert "'cvpn-endpoint-0123456789abcdef0': a Client VPN resource" in found["sovereignty:no-external-network"]
+    assert "abcdef1" not in found["sovereignty:no-external-network"]
+
+
+def test_verify_reads_outpost_and_cloud_wan_routes_and_subnets():
+    """STUBBED: moto keeps no customer-owned IPs, local gateway or Cloud WAN routes, nor endpoints' ServiceRegion."""
+    from infra.rules import Context, Resource, check_all
+    from infra.verify_network import network
+
+    ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+    vpc = "vpc-0123456789abcdef0"
+    with Stubber(ec2) as stub:
+        stub.add_response("describe_subnets", {"Subnets": [{"SubnetId": "subnet-0a", "MapCustomerOwnedIpOnLaunch": True,
+                                                            "CustomerOwnedIpv4Pool": "ipv4pool-coip-0a"}]})
+        for operation, key in (("describe_internet_gateways", "InternetGateways"),
+                               ("describe_nat_gateways", "NatGateways"),
+                               ("describe_vpc_peering_connections", "VpcPeeringConnections"),
+                               ("describe_vpc_peering_connections", "VpcPeeringConnections")):
+            stub.add_response(operation, {key: []})
+        stub.add_response("describe_route_tables", {"RouteTables": [{"RouteTableId": "rtb-0a", "Routes": [
+            {"DestinationCidrBlock": "10.0.0.0/16", "GatewayId": "local"},
+            {"DestinationPrefixListId": "pl-63a5400a", "GatewayId": "vpce-0s3gateway"},  # the S3 gateway endpoint
+            {"DestinationCidrBlock": "0.0.0.0/0", "LocalGatewayId": "lgw-0a"},
+            {"DestinationCidrBlock": "10.50.0.0/16", "CoreNetworkArn": "arn:aws:networkmanager::1:core-network/c"}]}]})
+        stub.add_response("describe_vpc_endpoints", {"VpcEndpoints": [
+            {"VpcEndpointId": "vpce-0b", "VpcEndpointType": "Interface", "ServiceRegion": "eu-west-1",
+             "ServiceName": "com.amazonaws.eu-west-1.s3"}]})
+        found: list[Resource] = []
+        network(Clients(region=REGION, ec2=ec2), vpc, lambda t, n, p: found.append(Resource(t, n, p)))
+    report = check_all(found, Context((REGION,)))
+    messages = "\n".join(v.message for v in report.violations)
+    assert "it maps customer-owned IPs" in messages
+    assert "a route to 0.0.0.0/0 leaves the VPC through lgw-0a" in messages
+    assert "leaves the VPC through arn:aws:networkmanager" in messages
+    assert "serviceRegion is 'eu-west-1'" in messages
+    assert "pl-63a5400a" not in messages and "vpce-0s3gateway" not in messages
+
+
+@pytest.mark.parametrize("fault", ["client-vpn-denied", "client-vpn-empty", "resolver-empty", "domain-empty"])
+def test_verify_unreadable_egress_answers_are_could_not_check(aws, stack, fault):
+    settings, bp = stack()
+    f = build_factory(bp)
+    vpn = {"client-vpn-denied": "UnauthorizedOperation", "client-vpn-empty": {}}.get(fault, ())
+    c = clients(instance_ids=all_instances(f), client_vpn=vpn)
+    if fault == "resolver-empty":
+        c.resolver = boto3.client("route53resolver", region_name=REGION)
+        r = Stubber(c.resolver)
+        r.add_response("list_resolver_endpoints", {})
+        r.activate()
+    if fault == "domain-empty":
+        c.sagemaker = boto3.client("sagemaker", region_name=REGION)
+        s = Stubber(c.sagemaker)
+        s.add_response("list_domains", {"Domains": [{"DomainId": "d-0a", "DomainName": f"{bp.name}-studio"}]})
+        s.add_response("describe_domain", {})
+        s.activate()
+    result = verify(settings, bp, c)
+    check = {"resolver-empty": "route53-resolver", "domain-empty": "sagemaker"}.get(fault, "vpn-transit-client-vpn")
+    found = blocking(result)
+    assert list(found) == [f"sovereignty:{check}"], result.render("")
+    assert found[f"sovereignty:{check}"].startswith("could not check")
+    assert any(x.check == "sovereignty" and x.severity == "ok" for x in result.findings)
