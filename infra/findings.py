@@ -40,6 +40,9 @@ class Clients:
     kms: Any = None
     s3: Any = None
     cloudtrail: Any = None
+    ec2_client_vpn: Any = None  # Client VPN endpoints (moto's server lacks them: tests stub this slot)
+    resolver: Any = None  # Route 53 Resolver
+    sagemaker: Any = None
 
     budget: Budget | None = None
 
@@ -54,9 +57,11 @@ class Clients:
         timeouts = {k: v for k, v in (("connect_timeout_s", connect_timeout_s), ("read_timeout_s", read_timeout_s))
                     if v is not None}
         made = session_clients(region, {"ec2": "ec2", "sts": "sts", "quotas": "service-quotas",
-                                        "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail"},
+                                        "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail",
+                                        "resolver": "route53resolver", "sagemaker": "sagemaker"},
                                budget, **timeouts)
-        return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"], budget=budget, **made)
+        return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"],
+                       ec2_client_vpn=made["ec2"], budget=budget, **made)
 
 
 @dataclass

@@ -121,8 +121,9 @@ def links(clients: Clients, vpc: str, res: Res) -> None:
 
 
 def client(clients: Clients, slot: str, service: str) -> Any:
-    """``clients.<slot>`` (tests set it), else a lazy client made through the AWS boundary."""
-    found = getattr(clients, slot, None)
+    """``clients.<slot>`` (``Clients.for_region`` fills every slot lazily; a test's Clients may leave one
+    empty), else a lazy client made through the AWS boundary."""
+    found = getattr(clients, slot)
     if found is None:
         found = session_clients(clients.region, {slot: service}, clients.budget or Budget())[slot]
         setattr(clients, slot, found)
