@@ -194,8 +194,7 @@ def _size(args: argparse.Namespace) -> int:
     _bounded(forecast, len(args.platforms or forecast.platforms), args.samples)
     bar = Progress(quiet=args.json)
     bar.stage(f"sizing {args.samples or forecast.samples:,} Monte Carlo samples")
-    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed, progress=bar.update,
-                     catalog=_catalog_for(forecast.software))
+    plan = make_plan(forecast, platforms=args.platforms, samples=args.samples, seed=args.seed, progress=bar.update)
     bar.finish()
     check_plan(plan, forecast)
     text = to_json(plan)
@@ -279,24 +278,6 @@ def _with_software(forecast: Any, overrides: dict[str, str], platforms: Sequence
                              f"{pid} is not among the platforms sized ({', '.join(platforms)})")
         catalog.stack_for(platform, stack, path="--software")
     return replace(forecast, software={**forecast.software, **overrides}) if overrides else forecast
-
-
-def _catalog_for(software: dict[str, str]) -> Any:
-    """The catalog with the chosen stacks as their families' defaults, so every figure the plan prints
-    (software_generation included) names the stack it was sized with. Two platforms of one family on
-    different stacks keep the engine's per-platform choice; the label then follows the last."""
-    from dataclasses import replace
-
-    from sizing.catalog import load_catalog
-
-    catalog = load_catalog()
-    effs = dict(catalog.efficiency)
-    for stack in software.values():
-        family = effs[stack].family
-        for sid, e in effs.items():
-            if e.family == family:
-                effs[sid] = replace(e, default=(sid == stack))
-    return replace(catalog, efficiency=effs)
 
 
 def _speculative(text: str | None) -> tuple[str, int, float, float] | None:

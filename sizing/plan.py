@@ -103,7 +103,7 @@ def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
     band_cache = {name: bands(values) for name, values in bud.samples.items()}
     for j, pid in enumerate(sz.platform_ids):
         plat = catalog.platforms[pid]
-        eff = catalog.efficiency_of(plat)
+        eff = catalog.efficiency_of(plat, sz.software[j])  # the stack this platform was sized with
         year_docs: dict[str, Any] = {}
         for y_i, year in enumerate(years):
             doc: dict[str, Any] = {}
@@ -140,7 +140,7 @@ def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
             "notes": notes,
             "years": year_docs,
             "workloads": _workload_breakdown(sz, bud, j, years),
-            "catalog": _catalog_used(catalog, pid),
+            "catalog": _catalog_used(catalog, pid, sz.software[j]),
             "horizon": _horizon(bud, j),
             "training": _training_doc(sz, bud, catalog, j),
         }
@@ -245,7 +245,7 @@ def _workload_breakdown(sz: Sizing, bud: Budget, j: int, years: tuple[int, ...])
     return out
 
 
-def _catalog_used(catalog: Catalog, pid: str) -> dict[str, Any]:
+def _catalog_used(catalog: Catalog, pid: str, stack: str) -> dict[str, Any]:
     plat = catalog.platforms[pid]
     out: dict[str, Any] = {}
     for name in CATALOG_FIGURES:
@@ -253,7 +253,7 @@ def _catalog_used(catalog: Catalog, pid: str) -> dict[str, Any]:
         out[name] = fig.as_dict() if fig is not None else {"kind": "unpublished", "value": None}
     for prec, fig in plat.dense_tflops.items():
         out[f"dense_tflops_{prec}"] = fig.as_dict() if fig is not None else {"kind": "unsupported", "value": None}
-    eff = catalog.efficiency_of(plat)
+    eff = catalog.efficiency_of(plat, stack)
     for name, fig in eff.figures.items():
         out[f"efficiency_{name}"] = fig.as_dict()
     for key in ("domain_accelerators", "accelerators_per_instance"):

@@ -228,3 +228,19 @@ def test_size_software_flag_names_the_stack_in_the_plan(tmp_path, small, capsys)
         assert main(["size", str(f), "--samples", "50", "--json", "--software", f"trn3={stack}"]) == 0
         plan = json.loads(capsys.readouterr().out)
         assert words in plan["platforms"]["trn3"]["software_generation"]
+
+
+def test_the_forecast_software_choice_names_the_stack_in_the_plan(small):
+    """The plan labels each platform with the stack it was sized with (Sizing.software), whether it
+    came from --software or from the forecast's own `software:` mapping (what `report` and `plan` use)."""
+    from sizing.catalog import load_catalog
+    from sizing.forecast import parse_forecast
+    from sizing.plan import make_plan
+
+    for stack, words in (("neuron-aws", "NOT MEASURED"), ("neuron-oss", "open-source")):
+        doc = {**small, "software": {"trn3": stack}}
+        plan = make_plan(parse_forecast(doc, "f.yaml"), samples=50)
+        assert words in plan["platforms"]["trn3"]["software_generation"]
+        eff = load_catalog().efficiency[stack]  # the catalog figures shown are that stack's too
+        shown = plan["platforms"]["trn3"]["catalog"]
+        assert all(shown[f"efficiency_{name}"] == fig.as_dict() for name, fig in eff.figures.items())
