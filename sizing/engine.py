@@ -32,6 +32,7 @@ from sizing.forecast import (
     TrainingWorkload,
     Uncertainty,
 )
+from sizing.llm_search import search_best
 from sizing.models import ModelArrays
 
 MAX_SCENARIOS = 32
@@ -143,14 +144,21 @@ def llm_cases(catalog: Catalog, ws: list[LlmWorkload], tpot: bool = True) -> llm
 
 
 def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
-                     usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor]:
-    grid = llm.evaluate(llm_cases(catalog, ws), sc, sizes, llm.BATCHES, usable)
+                     usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor | None]:
+    """The best batch per (workload, platform, scenario, replica size) by the batch search (the
+    exhaustive grid's answer, ``sizing.llm_search``), the points it scored, and, only when some
+    workload fits no replica on a platform, the latency floor its error message quotes."""
+    cases = llm_cases(catalog, ws)
+    best, points = search_best(cases, sc, sizes, llm.BATCHES, usable)
+    if best.feasible[:, :, 0, :].any(axis=-1).all():
+        return best, points, None
+    grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)  # error path only: every batch's latencies
     fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
     floor = LatencyFloor(
         ttft_s=np.where(fits, grid.ttft_p99_s[:, :, 0], np.inf).min(axis=(-1, -2)),
         tpot_s=np.where(fits, grid.tpot_p99_s[:, :, 0], np.inf).min(axis=(-1, -2)),
     )
-    return llm.best_batch(grid), int(grid.feasible.size), floor
+    return best, points, floor
 
 
 def _diffusion_performance(catalog: Catalog, ws: list[DiffusionWorkload], sc: Scenarios, sizes: np.ndarray,

@@ -380,10 +380,34 @@ def _batches(ctx: _Ctx, batches: np.ndarray, per_seq_bytes: np.ndarray, fixed_by
     return np.concatenate([grid_b, fill], axis=-1) if batch_fill else grid_b
 
 
-def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndarray,
-             usable_hbm_fraction: float, batch_fill: bool = True) -> LlmGrid:
-    """Evaluate every configuration. ``sizes`` is (P, Nc) with NaN padding; ``batches`` (Bc,);
-    with ``batch_fill`` a last batch candidate fills each replica's HBM (or the stack's batch cap)."""
+@dataclass(frozen=True)
+class Prepared:
+    """Everything of one evaluation that does not depend on the batch: the broadcast context, the
+    resolved speculative settings, memory terms and the prefill pool. :func:`evaluate` scores it on the
+    whole batch grid; ``sizing.llm_search`` on a few batches per configuration."""
+
+    ctx: _Ctx
+    cases: LlmCases  # with the per-(workload, platform) acceptance resolved
+    k: np.ndarray  # (W, P, 1, 1, 1) drafted tokens (0 = none)
+    draft: np.ndarray  # parameters of one draft pass
+    draft_bytes: np.ndarray
+    fixed_bytes: np.ndarray  # weights + per-accelerator workspace
+    per_seq_bytes: np.ndarray  # KV cache + workspace per sequence
+    capacity: np.ndarray  # usable HBM of a replica
+    valid: np.ndarray  # real replica size and supported format
+    mode: np.ndarray  # (W, 1, 1, 1, 1) index into DISAGG_MODES
+    pool: tuple[np.ndarray, ...] | None  # the prefill pool where any workload may disaggregate
+    usable: float
+
+    def variants(self) -> list[tuple[bool, bool]]:
+        """(disaggregated, speculative) modes worth evaluating: two pools only where some workload may
+        disaggregate, drafting only where some workload drafts."""
+        return [(d, s) for d in (False, True) for s in (False, True)
+                if not (d and self.pool is None) and not (s and not (self.k > 0).any())]
+
+
+def prepare(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, usable_hbm_fraction: float) -> Prepared:
+    """The batch-independent part of an evaluation (see :class:`Prepared`)."""
     ctx = _Ctx(cases, sc, sizes)
     m = ctx.m
     # speculative decoding: the workload's, else the stack's MTP default for models with MTP modules
@@ -394,41 +418,62 @@ def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndar
     cases = _with_acceptance(cases, acc)
     draft = _w(np.where(cases.spec_explicit, cases.spec_draft_params,
                         m.active_params / m.layers * np.maximum(m.mtp_layers, 1.0)))
-    draft_bytes = np.where(k > 0, draft * ctx.wbytes, 0.0)
     seq_ws = ctx.e("sequence_workspace_mib") * MIB
-    fixed_bytes = ctx.weight_bytes + ctx.n * ctx.e("workspace_gib") * GIB
-    per_seq = ctx.kv_seq_bytes + seq_ws
-    b = _batches(ctx, batches, per_seq, fixed_bytes, usable_hbm_fraction, batch_fill)
-    memory = fixed_bytes + b * per_seq  # without a draft network; the speculative variant adds its weights
-    capacity = ctx.n * ctx.hbm * usable_hbm_fraction
-    fits = (memory <= capacity) & (b <= ctx.e("max_batch"))
-    valid = np.isfinite(ctx.n) & np.isfinite(ctx.peak)
-    mode = _w(cases.disaggregated)
     pool = _prefill_pool(ctx, cases, usable_hbm_fraction) if (cases.disaggregated > 0).any() else None
+    return Prepared(
+        ctx=ctx, cases=cases, k=k, draft=draft, draft_bytes=np.where(k > 0, draft * ctx.wbytes, 0.0),
+        fixed_bytes=ctx.weight_bytes + ctx.n * ctx.e("workspace_gib") * GIB, per_seq_bytes=ctx.kv_seq_bytes + seq_ws,
+        capacity=ctx.n * ctx.hbm * usable_hbm_fraction, valid=np.isfinite(ctx.n) & np.isfinite(ctx.peak),
+        mode=_w(cases.disaggregated), pool=pool, usable=usable_hbm_fraction,
+    )
+
+
+def candidate_batches(prep: Prepared, batches: np.ndarray, batch_fill: bool) -> np.ndarray:
+    """The batch grid (and, with ``batch_fill``, the batch that fills the HBM) per configuration."""
+    return _batches(prep.ctx, batches, prep.per_seq_bytes, prep.fixed_bytes, prep.usable, batch_fill)
+
+
+def at_batch(prep: Prepared, b: np.ndarray, disagg: bool, spec: bool) -> dict[str, np.ndarray]:
+    """One serving variant scored at batches ``b`` (any shape broadcasting against the context), with
+    its memory, whether it fits, is allowed for the workload and is feasible (targets met)."""
+    ctx, cases, k = prep.ctx, prep.cases, prep.k
+    memory = prep.fixed_bytes + b * prep.per_seq_bytes
+    fits = (memory <= prep.capacity) & (b <= ctx.e("max_batch"))
+    v = _variant(ctx, cases, b, k if spec else np.zeros_like(k), prep.draft, disagg, prep.pool)
+    allowed = (prep.mode != 0) if disagg else (prep.mode != 1)
+    allowed = allowed & ((k > 0) if spec else True)
+    shape = np.broadcast_shapes(v["tok"].shape, memory.shape)
+    v["memory"] = np.broadcast_to(memory + (prep.draft_bytes if spec else 0.0), shape)
+    ok = (prep.valid & fits & (v["memory"] <= prep.capacity) & allowed & (v["ttft_p99"] <= _w(cases.ttft_s))
+          & (v["tpot_p99"] <= _w(cases.tpot_s)))
+    v["feasible"], v["disagg"], v["spec"] = ok, np.full(ok.shape, disagg), np.full(ok.shape, spec)
+    v["allowed"] = np.broadcast_to(allowed, ok.shape)
+    v["fits"] = np.broadcast_to(fits & prep.valid, ok.shape)
+    return v
+
+
+def bound_of(v: dict[str, np.ndarray]) -> np.ndarray:
+    """Index into BOUNDS: what limits the step (communication, compute or memory)."""
+    return np.where(v["t_comm"] > np.maximum(v["t_mem"], v["t_comp"]), 2, np.where(v["t_comp"] > v["t_mem"], 1, 0))
+
+
+def evaluate(cases: LlmCases, sc: Scenarios, sizes: np.ndarray, batches: np.ndarray,
+             usable_hbm_fraction: float, batch_fill: bool = True) -> LlmGrid:
+    """Evaluate every configuration. ``sizes`` is (P, Nc) with NaN padding; ``batches`` (Bc,);
+    with ``batch_fill`` a last batch candidate fills each replica's HBM (or the stack's batch cap)."""
+    prep = prepare(cases, sc, sizes, usable_hbm_fraction)
+    ctx = prep.ctx
+    b = candidate_batches(prep, batches, batch_fill)
     best: dict[str, np.ndarray] | None = None
-    for disagg in (False, True):
-        if disagg and pool is None:
-            continue
-        for spec in (False, True):
-            if spec and not (k > 0).any():
-                continue
-            v = _variant(ctx, cases, b, k if spec else np.zeros_like(k), draft, disagg, pool)
-            allowed = (mode != 0) if disagg else (mode != 1)
-            allowed = allowed & ((k > 0) if spec else True)
-            v["memory"] = np.broadcast_to(memory + (draft_bytes if spec else 0.0), b.shape)
-            ok = (valid & fits & (v["memory"] <= capacity) & allowed & (v["ttft_p99"] <= _w(cases.ttft_s))
-                  & (v["tpot_p99"] <= _w(cases.tpot_s)))
-            v["feasible"], v["disagg"], v["spec"] = ok, np.full(ok.shape, disagg), np.full(ok.shape, spec)
-            v["allowed"] = np.broadcast_to(allowed, ok.shape)
-            best = v if best is None else _better(best, v)
+    for disagg, spec in prep.variants():
+        v = at_batch(prep, b, disagg, spec)
+        best = v if best is None else _better(best, v)
     assert best is not None
-    bound = np.where(best["t_comm"] > np.maximum(best["t_mem"], best["t_comp"]), 2,
-                     np.where(best["t_comp"] > best["t_mem"], 1, 0))
     return LlmGrid(
         replica_accelerators=ctx.n, batch=b, output_tokens_per_s=best["tok"],
         tokens_per_s_per_accelerator=best["tok"] / ctx.n, ttft_s=best["ttft"], tpot_s=best["tpot"],
         ttft_p99_s=best["ttft_p99"], tpot_p99_s=best["tpot_p99"], memory_bytes=best["memory"],
-        bound=bound, fits=fits & valid, feasible=best["feasible"], disaggregated=best["disagg"],
+        bound=bound_of(best), fits=best["fits"], feasible=best["feasible"], disaggregated=best["disagg"],
         speculative=best["spec"], prefill_replica_accelerators=best["n_p"], prefill_share=best["share"],
         weight_format=ctx.wfmt, compute_format=ctx.cfmt,
     )

@@ -1,0 +1,94 @@
+"""The engine's batch search (``sizing.llm_search``) returns what the exhaustive grid picks.
+
+The search relies on every constraint tightening and the throughput rising with the batch inside one
+serving variant; these tests compare it with ``best_batch(evaluate(...))`` on varied cases: dense,
+MoE, MLA, speculative (explicit and the stack's MTP default), two pools (true, auto, false), tight and
+loose TTFT/TPOT, prefix caching, a Trainium compiled batch, several stacks, random catalog scenarios.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sizing.catalog import load_catalog, scenarios
+from sizing.engine import _candidate_sizes
+from sizing.llm import BATCHES, LlmCases, best_batch, evaluate
+from sizing.llm_search import search_best
+from sizing.models import presets
+
+CAT = load_catalog()
+MODELS = presets()
+NAMES = ["llama3.1-8b", "llama3.3-70b", "llama3.1-405b", "deepseek-r1", "gpt-oss-120b", "qwen3-30b-a3b",
+         "qwen3-235b-a22b", "qwen3-8b", "llama3.1-70b", "gpt-oss-20b"]
+PRECISION = {"deepseek-r1": "fp4", "gpt-oss-120b": "fp4", "gpt-oss-20b": "fp8", "llama3.1-70b": "bf16",
+             "qwen3-8b": "bf16"}
+
+
+def _cases(seed: int, n: int, compiled: bool) -> LlmCases:
+    """``n`` random serving cases: targets from very tight to none, every disaggregation mode, a third
+    with drafting, some with prefix caching, and (``compiled``) Neuron-style compiled batches."""
+    rng = np.random.default_rng(seed)
+    names = [NAMES[i % len(NAMES)] for i in rng.permutation(n)]
+    ttft = [None if r < 0.15 else float(v) for r, v in zip(rng.random(n), rng.uniform(150, 8000, n), strict=True)]
+    tpot = [None if r < 0.15 else float(v) for r, v in zip(rng.random(n), rng.uniform(5, 150, n), strict=True)]
+    spec = [("eagle", int(rng.integers(1, 5)), float(rng.uniform(0.3, 0.9)), 0.0) if r < 0.35 else None
+            for r in rng.random(n)]
+    return LlmCases.of(
+        CAT, [MODELS[m] for m in names], [PRECISION.get(m, "fp8") for m in names],
+        list(rng.uniform(100, 30000, n)), list(rng.uniform(50, 4000, n)), ttft, tpot,
+        [["false", "true", "auto"][i % 3] for i in range(n)], list(rng.random(n) < 0.5),
+        list(np.where(rng.random(n) < 0.4, rng.uniform(0, 0.9, n), 0.0)), spec,
+        list(np.where(rng.random(n) < 0.5, rng.choice([8.0, 32.0, 128.0], n), 0.0)) if compiled else None,
+    )
+
+
+CASES = [
+    (["trn3", "gb300_nvl72"], [None, None], 1, False),
+    (["trn3", "trn2"], ["neuron-aws", "neuron-oss"], 2, True),
+    (["h100_hgx", "b200_hgx"], ["vllm", "trtllm"], 3, False),
+    (["trn3_gen1", "gb200_nvl72"], [None, "vllm"], 4, True),
+]
+
+
+@pytest.mark.parametrize(("pids", "stacks", "seed", "compiled"), CASES)
+def test_search_returns_the_exhaustive_best_batch(pids, stacks, seed, compiled):
+    sc = scenarios(CAT, pids, 4, seed, stacks)
+    sizes = _candidate_sizes(CAT, pids)
+    cases = _cases(seed, 24, compiled)
+    exhaustive = best_batch(evaluate(cases, sc, sizes, BATCHES, 0.9))
+    found, points = search_best(cases, sc, sizes, BATCHES, 0.9)
+    assert np.array_equal(found.feasible, exhaustive.feasible)
+    assert found.feasible.any() and not found.feasible.all()  # the cases reach both answers
+    np.testing.assert_allclose(found.output_tokens_per_s, exhaustive.output_tokens_per_s, rtol=1e-12)
+    ok = exhaustive.feasible
+    for name in ("batch", "ttft_s", "tpot_s", "memory_bytes", "bound", "disaggregated", "speculative",
+                 "prefill_share"):
+        np.testing.assert_array_equal(getattr(found, name)[ok], getattr(exhaustive, name)[ok], err_msg=name)
+    # fewer points than the grid's (workload, platform, scenario, size, batch) points
+    assert 0 < points < exhaustive.batch.size * (BATCHES.size + 1)
+
+
+def test_infeasible_configurations_report_the_smallest_batch_like_the_grid():
+    pids = ["trn3", "gb300_nvl72"]
+    sc = scenarios(CAT, pids, 2, 0, [None, None])
+    sizes = _candidate_sizes(CAT, pids)
+    cases = _cases(7, 12, False)
+    exhaustive = best_batch(evaluate(cases, sc, sizes, BATCHES, 0.9))
+    found, _ = search_best(cases, sc, sizes, BATCHES, 0.9)
+    bad = ~exhaustive.feasible & np.isfinite(sizes)[None, :, None, :]
+    assert bad.any()
+    for name in ("batch", "ttft_s", "tpot_s", "disaggregated", "speculative"):
+        np.testing.assert_array_equal(getattr(found, name)[bad], getattr(exhaustive, name)[bad], err_msg=name)
+
+
+def test_search_without_the_hbm_filling_batch():
+    pids = ["gb300_nvl72"]
+    sc = scenarios(CAT, pids, 3, 5, [None])
+    sizes = _candidate_sizes(CAT, pids)
+    cases = _cases(11, 16, False)
+    batches = BATCHES[::7]
+    exhaustive = best_batch(evaluate(cases, sc, sizes, batches, 0.9, batch_fill=False))
+    found, _ = search_best(cases, sc, sizes, batches, 0.9, batch_fill=False)
+    np.testing.assert_allclose(found.output_tokens_per_s, exhaustive.output_tokens_per_s, rtol=1e-12)
+    np.testing.assert_array_equal(found.batch[exhaustive.feasible], exhaustive.batch[exhaustive.feasible])
