@@ -119,7 +119,12 @@ def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = No
             if factor == 1.0 and base is not None and samples == plan_samples:
                 cache[(pid, factor)] = final_year(base, sz)
             else:
-                run_sz = size(fc, catalog, pids, samples, seed, throughput_scale={pid: factor})
+                # factor 1 gives the other platforms' targets; otherwise only pid's own figures are
+                # read, and sizing and budget are independent per platform: size pid alone
+                run_pids = pids if factor == 1.0 else [pid]
+                stacks = {p: sz.software[pids.index(p)] for p in run_pids}
+                run_sz = size(fc, catalog, run_pids, samples, seed, software=stacks,
+                              throughput_scale={pid: factor})
                 cache[(pid, factor)] = final_year(budget(run_sz, catalog), run_sz)
         return cache[(pid, factor)]
 

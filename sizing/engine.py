@@ -16,8 +16,9 @@ The result, :class:`Sizing`, is what ``sizing.budget`` turns into domains, power
 from __future__ import annotations
 
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -238,24 +239,61 @@ class Performance:
     configurations: int
 
 
-_LAST: list[Any] = []  # [forecast, catalog, key, value] of the last stage 1
+CACHE_ENTRIES = 32  # stage-1 results kept (each is small: (Wi, 1, K, Nc) arrays)
+_CACHE: OrderedDict[tuple[Any, ...], tuple[Forecast, Catalog, Performance]] = OrderedDict()
+
+
+def _platform_performance(forecast: Forecast, catalog: Catalog, pid: str, stack: str, K: int, seed: int,
+                          width: int) -> Performance:
+    """Stage 1 of one platform under one serving stack, remembered per (forecast object, catalog object,
+    platform, stack, K, seed, width): stage 1 is independent per platform (each draws its catalog
+    scenarios from its own stream), so a run over any platform list, the break-even and tornado
+    what-ifs and a second stack's run reuse what an earlier run computed. The objects are kept with
+    the entry, so an identity cannot be reused while it is cached; both are immutable."""
+    key = (id(forecast), id(catalog), pid, stack, K, seed, width)
+    for k, (f, c, perf) in reversed(_CACHE.items()):
+        if k[:-1] == key[:-1] and k[-1] >= width and f is forecast and c is catalog:
+            _CACHE.move_to_end(k)
+            return perf if k[-1] == width else _narrow(perf, width)
+    sc = scenarios(catalog, [pid], K, seed, [stack])
+    sizes = _candidate_sizes(catalog, [pid])
+    sizes = np.concatenate([sizes, np.full((1, width - sizes.shape[1]), np.nan)], axis=1)
+    perf = _performance(forecast, catalog, [pid], sc, sizes)
+    _CACHE[key] = (forecast, catalog, perf)
+    while len(_CACHE) > CACHE_ENTRIES:
+        _CACHE.popitem(last=False)
+    return perf
+
+
+def _narrow(perf: Performance, width: int) -> Performance:
+    """A stage 1 evaluated at more (NaN-padded) replica-size columns, cut to ``width``: every column is
+    evaluated on its own, so this is what an evaluation at ``width`` gives (its count scaled alike)."""
+    detail = InferenceDetail(**{f.name: getattr(perf.detail, f.name)[..., :width] for f in fields(InferenceDetail)})
+    configurations = perf.configurations * width // perf.throughput.shape[-1]
+    return Performance(throughput=perf.throughput[..., :width], memory_bytes=perf.memory_bytes[..., :width],
+                       detail=detail, configurations=configurations)
+
+
+def _join(parts: list[Performance]) -> Performance:
+    """Per-platform stage-1 results side by side (platform axis 1)."""
+    detail = InferenceDetail(**{f.name: np.concatenate([getattr(p.detail, f.name) for p in parts], axis=1)
+                                for f in fields(InferenceDetail)})
+    return Performance(throughput=np.concatenate([p.throughput for p in parts], axis=1),
+                       memory_bytes=np.concatenate([p.memory_bytes for p in parts], axis=1),
+                       detail=detail, configurations=sum(p.configurations for p in parts))
 
 
 def _performance_cached(forecast: Forecast, catalog: Catalog, platform_ids: list[str], K: int, seed: int,
                         software: Mapping[str, str] | None) -> tuple[Scenarios, np.ndarray, Performance]:
-    """Scenarios, candidate sizes and stage 1, remembered for the last forecast and catalog objects (by
-    identity: both are immutable): the break-even and tornado what-ifs rerun the engine on the same
-    inputs and change only stage 2, so stage 1 is computed once per plan."""
+    """Scenarios, candidate sizes and stage 1, assembled from the per-platform cache
+    (:func:`_platform_performance`; each platform evaluated at the run's common size width, so the
+    arrays are those of one evaluation over all platforms)."""
     stacks = software_of(forecast, catalog, platform_ids, software)
-    key = (tuple(platform_ids), K, seed, tuple(stacks))
-    if _LAST and _LAST[0] is forecast and _LAST[1] is catalog and _LAST[2] == key:
-        value: tuple[Scenarios, np.ndarray, Performance] = _LAST[3]
-        return value
     sc = scenarios(catalog, platform_ids, K, seed, stacks)
     sizes = _candidate_sizes(catalog, platform_ids)
-    value = (sc, sizes, _performance(forecast, catalog, platform_ids, sc, sizes))
-    _LAST[:] = [forecast, catalog, key, value]
-    return value
+    parts = [_platform_performance(forecast, catalog, pid, st, K, seed, sizes.shape[1])
+             for pid, st in zip(platform_ids, stacks, strict=True)]
+    return sc, sizes, parts[0] if len(parts) == 1 else _join(parts)
 
 
 def _performance(forecast: Forecast, catalog: Catalog, platform_ids: list[str], sc: Scenarios,

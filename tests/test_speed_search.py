@@ -92,3 +92,64 @@ def test_search_without_the_hbm_filling_batch():
     found, _ = search_best(cases, sc, sizes, batches, 0.9, batch_fill=False)
     np.testing.assert_allclose(found.output_tokens_per_s, exhaustive.output_tokens_per_s, rtol=1e-12)
     np.testing.assert_array_equal(found.batch[exhaustive.feasible], exhaustive.batch[exhaustive.feasible])
+
+
+# -- the per-platform stage-1 cache --------------------------------------------------------------
+
+
+def _fresh_forecast():
+    from sizing.forecast import load_forecast
+    from tests.conftest import EXAMPLE
+
+    return load_forecast(EXAMPLE)  # a new object: nothing cached for it yet
+
+
+def test_each_platform_sized_alone_is_its_slice_of_the_joint_run():
+    """What the break-even's one-platform runs and the per-platform cache rely on: sizing and budget
+    are independent per platform (the joint run's arrays, platform by platform)."""
+    from sizing.budget import budget
+    from sizing.engine import size
+
+    fc = _fresh_forecast()
+    pids = ["gb300_nvl72", "trn3"]  # the narrower platform first: the joint run pads it
+    joint = size(fc, CAT, pids, 300, 3)
+    joint_bud = budget(joint, CAT)
+    for j, pid in enumerate(pids):
+        alone = size(_fresh_forecast(), CAT, [pid], 300, 3)
+        width = alone.sizes.shape[1]
+        for name in ("accelerators", "hbm_required_bytes", "nominal_choice", "nominal_replicas"):
+            np.testing.assert_array_equal(getattr(alone, name)[:, :, 0], getattr(joint, name)[:, :, j], err_msg=name)
+        np.testing.assert_array_equal(alone.detail.batch[:, 0], joint.detail.batch[:, j, :width])
+        bud = budget(alone, CAT)
+        for fig in ("domains", "facility_power_mw", "usd_per_million_tokens"):
+            np.testing.assert_array_equal(bud.provisioned[fig][:, 0], joint_bud.provisioned[fig][:, j], err_msg=fig)
+
+
+def test_stage_one_is_computed_once_per_platform_and_stack(monkeypatch):
+    """A second run over any subset of the platforms (the break-even's) reuses stage 1, also cut to a
+    narrower size grid; another stack or another forecast object is computed afresh and equals a
+    computation without the cache."""
+    from sizing import engine
+
+    calls: list[tuple[str, ...]] = []
+    real = engine._performance
+
+    def counting(forecast, catalog, pids, sc, sizes):
+        calls.append((tuple(pids), sc.stacks))
+        return real(forecast, catalog, pids, sc, sizes)
+
+    monkeypatch.setattr(engine, "_performance", counting)
+    fc = _fresh_forecast()
+    pids = ["trn3", "gb300_nvl72"]
+    joint = engine.size(fc, CAT, pids, 200, 1)
+    assert len(calls) == 2
+    alone = engine.size(fc, CAT, ["gb300_nvl72"], 200, 1, throughput_scale={"gb300_nvl72": 2.0})
+    engine.size(fc, CAT, pids[::-1], 50, 1)
+    assert len(calls) == 2  # all from the cache
+    uncached = engine.size(_fresh_forecast(), CAT, ["gb300_nvl72"], 200, 1, throughput_scale={"gb300_nvl72": 2.0})
+    assert len(calls) == 3
+    np.testing.assert_array_equal(alone.accelerators, uncached.accelerators)
+    assert alone.configurations == uncached.configurations
+    assert not np.array_equal(alone.accelerators[:, :, 0], joint.accelerators[:, :, 1])  # the factor applied
+    other = engine.size(fc, CAT, ["trn3"], 200, 1, software={"trn3": "neuron-aws"})
+    assert calls[-1] == (("trn3",), ("neuron-aws",)) and other.software == ("neuron-aws",)
