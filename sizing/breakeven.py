@@ -25,7 +25,7 @@ import numpy as np
 
 from sizing.budget import Budget, budget
 from sizing.catalog import Catalog
-from sizing.engine import Sizing, size
+from sizing.engine import Sizing, one_platform, size
 from sizing.plan import num
 
 BREAK_EVEN_SAMPLES = 1000
@@ -184,11 +184,11 @@ def power_sensitivity(sz: Sizing, catalog: Catalog, bud: Budget) -> dict[str, An
         if fig is None:
             continue
         ends = {}
+        alone = one_platform(sz, j)  # the power moves only this platform's budget
         for end, kw in (("low", fig.low), ("high", fig.high)):
-            power = sz.scenarios.domain_power_w.copy()
-            power[j, :] = kw * 1e3
-            pinned = budget(replace(sz, scenarios=replace(sz.scenarios, domain_power_w=power)), catalog)
-            ends[end] = final_year(pinned, sz)[pid]
+            power = np.full_like(alone.scenarios.domain_power_w, kw * 1e3)
+            pinned = budget(replace(alone, scenarios=replace(alone.scenarios, domain_power_w=power)), catalog)
+            ends[end] = final_year(pinned, alone)[pid]
         plan_fig = final_year(bud, sz)[pid]
         out[pid] = {
             "figure": "domain_it_power_kw", "kind": fig.kind, "source": fig.source,

@@ -160,13 +160,15 @@ def _tokens(sz: Sizing, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(tokens[:, None, :], shape)
 
 
-def provisioned_cost(sz: Sizing, catalog: Catalog, demand: Demand) -> np.ndarray:
+def provisioned_cost(sz: Sizing, catalog: Catalog, demand: Demand, tokens: np.ndarray | None = None) -> np.ndarray:
     """The annual cost (amortised capex + energy, or rent) summed over the horizon (P,), at the
     provisioned capacity for a demand and the provisioning percentile. Amortised, so racks bought
-    early for a run cost the years of life they spend waiting for inference to fill them."""
+    early for a run cost the years of life they spend waiting for inference to fill them.
+    ``tokens``: :func:`_tokens` of ``sz`` where the caller has it already."""
     _domains, prov = capacity(sz, demand.required)
     prov_b = np.broadcast_to(prov[:, :, None], demand.required.shape)
-    cost = _figures(sz, catalog, prov_b, demand, _tokens(sz, demand.required.shape))["cost_usd"].sum(axis=0)
+    tokens = _tokens(sz, demand.required.shape) if tokens is None else tokens
+    cost = _figures(sz, catalog, prov_b, demand, tokens)["cost_usd"].sum(axis=0)
     return _percentile(cost, sz.forecast.provision_percentile)
 
 
@@ -176,10 +178,11 @@ def budget(sz: Sizing, catalog: Catalog, build: np.ndarray | None = None) -> Bud
     ``build`` (Wt, P) fixes which training runs the factory builds for (the tornado's swings keep
     the plan's choice); by default each run is decided here, build or burst.
     """
-    from sizing.training_modes import decide, factory_demand, fixed
+    from sizing.training_modes import decide, factory_demand, fixed, split
 
-    training = decide(sz, catalog) if build is None else fixed(sz, build)
-    demand = factory_demand(sz, training.build)
+    parts = split(sz)
+    training = decide(sz, catalog, parts) if build is None else fixed(sz, build)
+    demand = factory_demand(sz, training.build, parts)
     domains, domains_prov = capacity(sz, demand.required)
     pct = sz.forecast.provision_percentile
     tokens = _tokens(sz, demand.required.shape)

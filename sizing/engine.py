@@ -18,7 +18,7 @@ from __future__ import annotations
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -94,6 +94,25 @@ class Sizing:
     detail: InferenceDetail  # (Wi, P, Nc) for inference workloads (first Wi of W)
     training_accelerators_nominal: np.ndarray  # (Wt, P) real-valued need at nominal scenario
     configurations: int
+
+
+def one_platform(sz: Sizing, j: int) -> Sizing:
+    """The run restricted to its platform ``j``: sizing and budget are independent per platform, so
+    this is what sizing that platform alone gives, without rerunning the engine (what-ifs that
+    change one platform's budget, e.g. its power, re-budget only it)."""
+    sc = sz.scenarios
+    per_platform = {f.name: getattr(sc, f.name)[j:j + 1] for f in fields(Scenarios)
+                    if isinstance(getattr(sc, f.name), np.ndarray) and f.name != "facility_capex_usd_per_w"}
+    one_sc = replace(sc, platform_ids=sc.platform_ids[j:j + 1], stacks=sc.stacks[j:j + 1],
+                     eff={name: a[j:j + 1] for name, a in sc.eff.items()}, **per_platform)
+    detail = InferenceDetail(**{f.name: getattr(sz.detail, f.name)[:, j:j + 1] for f in fields(InferenceDetail)})
+    return replace(
+        sz, platform_ids=sz.platform_ids[j:j + 1], software=sz.software[j:j + 1], scenarios=one_sc,
+        sizes=sz.sizes[j:j + 1], slot=sz.slot[j:j + 1], accelerators=sz.accelerators[:, :, j:j + 1],
+        hbm_required_bytes=sz.hbm_required_bytes[:, :, j:j + 1], nominal_choice=sz.nominal_choice[:, :, j:j + 1],
+        nominal_replicas=sz.nominal_replicas[:, :, j:j + 1], detail=detail,
+        training_accelerators_nominal=sz.training_accelerators_nominal[:, j:j + 1],
+    )
 
 
 def workload_normals(seed: int, name: str, samples: int) -> np.ndarray:

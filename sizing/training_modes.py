@@ -22,7 +22,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sizing.budget import HOURS_PER_YEAR, Demand, TrainingPlan, _burst_prices, _percentile, provisioned_cost
+from sizing.budget import (
+    HOURS_PER_YEAR,
+    Demand,
+    TrainingPlan,
+    _burst_prices,
+    _percentile,
+    _tokens,
+    provisioned_cost,
+)
 from sizing.catalog import Catalog
 from sizing.engine import Sizing
 
@@ -39,12 +47,15 @@ class Split:
 
 
 def split(sz: Sizing) -> Split:
-    factory = np.where(sz.in_factory[:, None, None, None], sz.accelerators, 0.0)
+    """Sum the inference workloads' accelerators once (only the factory's rows are read)."""
     is_run = np.array([k == "training" for k in sz.workload_kinds], dtype=bool)
-    inference = factory[~is_run]
-    return Split(runs=np.nonzero(is_run)[0], inference=inference.sum(axis=0),
-                 inference_busy=(inference * sz.busy_fraction[~is_run, None, None, None]).sum(axis=0),
-                 run_accelerators=factory[is_run], run_hours=sz.busy_fraction[is_run] * HOURS_PER_YEAR)
+    inf_rows = np.flatnonzero(~is_run & sz.in_factory)
+    inference = sz.accelerators[inf_rows]
+    runs = np.nonzero(is_run)[0]
+    return Split(runs=runs, inference=inference.sum(axis=0),
+                 inference_busy=(inference * sz.busy_fraction[inf_rows, None, None, None]).sum(axis=0),
+                 run_accelerators=np.where(sz.in_factory[runs, None, None, None], sz.accelerators[runs], 0.0),
+                 run_hours=sz.busy_fraction[is_run] * HOURS_PER_YEAR)
 
 
 def factory_demand(sz: Sizing, build: np.ndarray, parts: Split | None = None) -> Demand:
@@ -60,20 +71,21 @@ def factory_demand(sz: Sizing, build: np.ndarray, parts: Split | None = None) ->
                   inference=sp.inference, burst_hours=(rented * hours).sum(axis=0))
 
 
-def decide(sz: Sizing, catalog: Catalog) -> TrainingPlan:
-    """Build or burst for each training run and platform."""
-    sp = split(sz)
+def decide(sz: Sizing, catalog: Catalog, parts: Split | None = None) -> TrainingPlan:
+    """Build or burst for each training run and platform (``parts``: :func:`split` of ``sz``, if done)."""
+    sp = parts or split(sz)
+    tokens = _tokens(sz, sp.inference.shape)  # the same for every build choice
     Wt, P = len(sp.runs), len(sz.platform_ids)
     pct = sz.forecast.provision_percentile
     price = _burst_prices(sz, catalog)[0, :, 0]
     none = np.zeros((Wt, P), dtype=bool)
-    base = provisioned_cost(sz, catalog, factory_demand(sz, none, sp))
+    base = provisioned_cost(sz, catalog, factory_demand(sz, none, sp), tokens)
     build_cost = np.full((Wt, P), np.nan)
     first_year_acc = np.zeros((Wt, P))
     for r in range(Wt):
         only = none.copy()
         only[r] = True
-        build_cost[r] = provisioned_cost(sz, catalog, factory_demand(sz, only, sp)) - base
+        build_cost[r] = provisioned_cost(sz, catalog, factory_demand(sz, only, sp), tokens) - base
         acc = sp.run_accelerators[r]  # (Y, P, S)
         active = (acc > 0).any(axis=(1, 2))
         if active.any():

@@ -108,7 +108,7 @@ def test_each_platform_sized_alone_is_its_slice_of_the_joint_run():
     """What the break-even's one-platform runs and the per-platform cache rely on: sizing and budget
     are independent per platform (the joint run's arrays, platform by platform)."""
     from sizing.budget import budget
-    from sizing.engine import size
+    from sizing.engine import one_platform, size
 
     fc = _fresh_forecast()
     pids = ["gb300_nvl72", "trn3"]  # the narrower platform first: the joint run pads it
@@ -121,8 +121,15 @@ def test_each_platform_sized_alone_is_its_slice_of_the_joint_run():
             np.testing.assert_array_equal(getattr(alone, name)[:, :, 0], getattr(joint, name)[:, :, j], err_msg=name)
         np.testing.assert_array_equal(alone.detail.batch[:, 0], joint.detail.batch[:, j, :width])
         bud = budget(alone, CAT)
-        for fig in ("domains", "facility_power_mw", "usd_per_million_tokens"):
+        sliced = budget(one_platform(joint, j), CAT)  # what power_sensitivity re-budgets
+        for fig in ("domains", "facility_power_mw", "usd_per_million_tokens", "tco_usd"):
+            if fig == "tco_usd":
+                np.testing.assert_array_equal(bud.horizon_provisioned[fig][0], joint_bud.horizon_provisioned[fig][j])
+                np.testing.assert_array_equal(sliced.horizon_provisioned[fig][0], joint_bud.horizon_provisioned[fig][j])
+                continue
             np.testing.assert_array_equal(bud.provisioned[fig][:, 0], joint_bud.provisioned[fig][:, j], err_msg=fig)
+            np.testing.assert_array_equal(sliced.provisioned[fig][:, 0], joint_bud.provisioned[fig][:, j], err_msg=fig)
+        np.testing.assert_array_equal(sliced.training.build[:, 0], joint_bud.training.build[:, j])
 
 
 def test_stage_one_is_computed_once_per_platform_and_stack(monkeypatch):
