@@ -501,26 +501,35 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
 
 def training_need(catalog: Catalog, models: ModelArrays, precisions: list[str], tokens: np.ndarray,
                   seq_len: np.ndarray, deadline_s: np.ndarray, sc: Scenarios,
-                  usable: float) -> np.ndarray:
+                  usable: float, scenario_of: np.ndarray | None = None) -> np.ndarray:
     """Real-valued accelerators per (run, platform, scenario, tokens sample).
 
-    ``tokens`` is (Wt, X) samples; returns (Wt, P, K, X) before residual and packing.
+    ``tokens`` is (Wt, X) samples; returns (Wt, P, K, X) before residual and packing, or with
+    ``scenario_of`` (X,) (the scenario of each sample) (Wt, P, X): each sample only at its scenario.
     """
+    def at(a: np.ndarray) -> np.ndarray:  # (..., K) -> (..., K, 1), or (..., X) at each sample's scenario
+        if scenario_of is None:
+            return a[..., None]
+        return a if a.shape[-1] == 1 else a[..., scenario_of]  # a constant over scenarios broadcasts as is
+
+    def run(a: np.ndarray) -> np.ndarray:  # (Wt,) -> broadcast against the result
+        return a[:, None, None, None] if scenario_of is None else a[:, None, None]
+
     prec = np.array([PRECISIONS.index(p) for p in precisions])
     peak = np.moveaxis(sc.peak_flops[:, :, prec], 2, 0)  # (Wt, P, K)
     prec_arr = np.array(precisions)[:, None, None]
     ratio = np.where(prec_arr == "fp8", sc.eff["fp8_training_mfu_ratio"][None],
                      np.where(prec_arr == "fp4", sc.eff["fp4_training_mfu_ratio"][None], 1.0))
     total = tokens * training.flops_per_token(models, seq_len)[:, None]  # (Wt, X)
+    samples = total[:, None, None, :] if scenario_of is None else total[:, None, :]
     n = training.accelerators_for_deadline(
-        total[:, None, None, :], deadline_s[:, None, None, None], peak[..., None],
-        sc.eff["mfu_at_1024"][None, :, :, None], sc.eff["mfu_scale_exponent"][None, :, :, None],
-        ratio[..., None],
+        samples, run(deadline_s), at(peak), at(sc.eff["mfu_at_1024"][None]), at(sc.eff["mfu_scale_exponent"][None]),
+        at(ratio),
     )
-    n = n / sc.residual[None, :, :, None]
+    n = n / at(sc.residual[None])
     floor = training.memory_floor(
-        models.total_params[:, None, None, None], catalog.training["state_bytes_per_param"].nominal,
-        catalog.training["activation_overhead"].nominal, sc.hbm_bytes[None, :, :, None], usable,
+        run(models.total_params), catalog.training["state_bytes_per_param"].nominal,
+        catalog.training["activation_overhead"].nominal, at(sc.hbm_bytes[None]), usable,
     )
     return np.maximum(n, floor)
 
@@ -540,8 +549,7 @@ def _training(catalog: Catalog, forecast: Forecast, ws: list[TrainingWorkload], 
     deadline = np.array([w.deadline_days * 86400.0 for w in ws])
     precs = [w.precision for w in ws]
     # (Wt, P, K, S) is small: K scenarios x S samples only for the few training runs
-    need_all = training_need(catalog, models, precs, tokens, seq, deadline, sc, usable)
-    need = need_all[:, :, scenario_of_sample, np.arange(S)]  # (Wt, P, S)
+    need = training_need(catalog, models, precs, tokens, seq, deadline, sc, usable, scenario_of_sample)  # (Wt, P, S)
     domain = sc.domain_accelerators[None, :, None].astype(float)
     rounded = np.where(need <= domain, 2.0 ** np.ceil(np.log2(np.maximum(need, 1.0))), need)
     slots = slot_accelerators(np.minimum(rounded, np.where(need <= domain, domain, np.inf)), domain)
