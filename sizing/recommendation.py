@@ -85,7 +85,8 @@ def recommend(plan: dict[str, Any], share: dict[str, float | None]) -> dict[str,
     if cap is None:
         where = "the site sets no power cap"
     elif fits:
-        where = f"{len(fits)} of {plural(len(pids), 'platform')} {'fits' if len(fits) == 1 else 'fit'} the {cap:g} MW power cap"
+        verb = "fits" if len(fits) == 1 else "fit"
+        where = f"{len(fits)} of {plural(len(pids), 'platform')} {verb} the {cap:g} MW power cap"
     else:
         where = (f"no platform fits the {cap:g} MW power cap: the smallest factory needs "
                  f"{min(_peak_mw(plan['platforms'][p]) for p in pids):,.1f} MW")

@@ -10,4 +10,9 @@ def plural(n: float | None, noun: str, nouns: str | None = None) -> str:
     if n is None:
         return f"n/a {nouns or noun + 's'}"
     count = f"{n:,.0f}" if float(n).is_integer() else f"{n:,}"
-    return f"{count} {noun if n == 1 else (nouns or noun + 's')}"
+    return f"{count} {noun_of(n, noun, nouns)}"
+
+
+def noun_of(n: float | None, singular: str, nouns: str | None = None) -> str:
+    """The noun alone, as :func:`plural` would print it after ``n``."""
+    return singular if n == 1 else (nouns or singular + "s")
