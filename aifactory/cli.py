@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sizing.errors import InputError
+from sizing.words import plural
 
 
 class _Parser(argparse.ArgumentParser):
@@ -381,18 +382,19 @@ def _plan(args: argparse.Namespace) -> int:
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out is not None:
         _write(args.out, text, "manifest")
-    sys.stdout.write(text if args.json else summary(manifest))
+    sys.stdout.write(text if args.json else summary(manifest) + _stack_summary(manifest.plan))
     _warn_cap(manifest.plan)
     api = manifest.api_violations()
     if api:
-        print(f"AWS API rules: {len(api)} name(s) or description(s) AWS would refuse; the plan is rejected:",
-              file=sys.stderr)
+        print(f"AWS API rules: {plural(len(api), 'name or description', 'names or descriptions')} AWS would "
+              "refuse; the plan is rejected:", file=sys.stderr)
         for a in api:
             print(f"  {a}", file=sys.stderr)
         return 1
     report = manifest.check()
     if not report.ok:
-        print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)
+        print(f"sovereignty rules: {plural(len(report.violations), 'violation')}; the plan is rejected:",
+              file=sys.stderr)
         for v in report.violations:
             print(f"  {v}", file=sys.stderr)
         return 1
@@ -401,6 +403,20 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(f"sovereignty rules: all {len(RULES)} pass (the same rules as the policy pack in policies/)")
     return 0
+
+
+def _stack_summary(plan: dict[str, Any]) -> str:
+    """The plan's serving stacks for `plan`'s summary: the side-by-side block of `size` (each Trainium
+    platform under each stack, where the plan carries the alternatives; else the break-even naming its
+    stack) and the choice across the Trainium stacks."""
+    import textwrap
+
+    from sizing.table import WIDTH, stacks_block
+
+    lines = stacks_block(plan)
+    note = (plan.get("recommendation") or {}).get("stack_note")
+    lines += textwrap.wrap(f"recommendation: {note}", WIDTH, subsequent_indent="  ") if note else []
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def _account_check(args: argparse.Namespace) -> int:

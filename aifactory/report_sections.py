@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from aifactory import charts
+from aifactory.report_stacks import break_even, stack_range, stack_table
+from sizing.words import noun_of
 
 if TYPE_CHECKING:
     from aifactory.report import Facts
@@ -73,6 +75,8 @@ def main_context(plan: dict[str, Any], best: str, F: Facts) -> dict[str, Any]:
     ctx["break_even"] = break_even(plan, F)
     ctx["power_sensitivity"] = power_sensitivity(plan, F)
     ctx["stacks"] = serving_stacks(plan)
+    ctx["stack_table"] = stack_table(plan, F)
+    ctx["stack_range"] = stack_range(plan, F)
     return ctx
 
 
@@ -92,7 +96,8 @@ def headline(plan: dict[str, Any], best: str, years: list[int], F: Facts) -> dic
     fits = within_cap(plan)
     first = next((y for y in years if (p["years"][str(y)]["added_domains"]["provisioned"] or 0) > 0), years[0])
     h: dict[str, Any] = {
-        "name": p["name"], "domain_name": p["domain_name"], "accelerator": p["accelerator"], "start": first,
+        "name": p["name"], "accelerator": p["accelerator"], "start": first,
+        "domain_name": noun_of(p["years"][final]["domains"]["provisioned"], p["domain_name"]),
         "domains": F.plan(*base, "domains", "provisioned"),
         "accelerators": F.plan(*base, "accelerators", "provisioned"),
         "mw": F.plan(*base, "facility_power_mw", "provisioned", kind="mw"),
@@ -123,7 +128,8 @@ def alternatives(plan: dict[str, Any], best: str, years: list[int], F: Facts) ->
         base = ("platforms", pid, "years", final)
         y = p["years"][final]
         rows.append({
-            "pid": pid, "name": p["name"], "best": pid == best, "unit": p["domain_name"],
+            "pid": pid, "name": p["name"], "best": pid == best,
+            "unit": noun_of(y["domains"]["provisioned"], p["domain_name"]),
             "domains": F.plan(*base, "domains", "provisioned"),
             "mw": F.plan(*base, "facility_power_mw", "provisioned", kind="mw"),
             "per_mtok": F.plan(*base, "usd_per_million_tokens", "provisioned", kind="usd")
@@ -282,25 +288,6 @@ def tornado(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
     return out
 
 
-def break_even(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
-    """Per Trainium platform, the engine's ``break_even``: the factor on its serving throughput from which
-    it costs no more per million tokens (``cost_factor``) and draws no more facility power
-    (``power_factor``) than ``against``. A null factor comes with the engine's reason."""
-    out = []
-    for pid, p in plan["platforms"].items():
-        be = p.get("break_even")
-        if not isinstance(be, dict):
-            continue
-        against = be.get("against")
-        factor = {k: F.plan("platforms", pid, "break_even", k, kind="factor") if be.get(k) is not None else None
-                  for k in ("cost_factor", "power_factor")}
-        out.append({"pid": pid, "name": p["name"],
-                    "against": plan["platforms"][against]["name"] if against in plan["platforms"] else against,
-                    "basis": be.get("basis") or "", "reason": be.get("reason") or "",
-                    "notes": list(be.get("notes") or []), **factor})
-    return out
-
-
 def power_sensitivity(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
     """Per platform whose power per domain is a catalog range (the engine's ``power_sensitivity``): the
     final-year facility MW and $ per million tokens with that power pinned at each end of the range, one
@@ -323,6 +310,8 @@ def power_sensitivity(plan: dict[str, Any], F: Facts) -> list[dict[str, Any]]:
 
 
 def serving_stacks(plan: dict[str, Any]) -> list[dict[str, str]]:
-    """The serving software each platform was sized with (``software_generation``), where the plan names it."""
-    return [{"name": p["name"], "software": str(p["software_generation"])}
+    """The serving software each platform was sized with (``software_generation``), where the plan names it,
+    with its stack id and basis (measured or assumption) where the plan carries the label."""
+    return [{"name": p["name"], "software": (f"{p['stack']['software']} ({p['stack']['basis']}): " if p.get("stack")
+                                             else "") + str(p["software_generation"])}
             for p in plan["platforms"].values() if p.get("software_generation")]

@@ -98,16 +98,21 @@ def crossing(value: Callable[[float], float], target: float) -> tuple[float | No
     return hi, "met"
 
 
-def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = None) -> dict[str, Any]:
-    """``{trainium id: {"cost_factor", "power_factor", "against", "basis", "reason", "notes", "samples"}}``.
+def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = None,
+               software: dict[str, str] | None = None) -> dict[str, Any]:
+    """``{trainium id: {"cost_factor", "power_factor", "against", "basis", "reason", "notes", "samples",
+    "software"}}``; ``software`` is the Trainium stack the factors are for.
 
     Runs the engine at ``min(plan samples, BREAK_EVEN_SAMPLES)`` samples with the plan's seed and
     platform list (``base``, the plan's budget, stands for the factor-1 run when that is the plan's
-    own run), so only the Trainium platform's throughput differs between runs.
+    own run), so only the Trainium platform's throughput differs between runs. ``software`` (platform
+    -> stack, over the plan's; then ``base`` must be None) searches only those Trainium platforms,
+    each under the stack given: the break-even under the other stack (``sizing.plan.alternatives``).
     """
     fc, pids = sz.forecast, list(sz.platform_ids)
     family_of = {p: catalog.platforms[p].family for p in pids}
-    trainium = [p for p in pids if family_of[p] == "trainium"]
+    trainium = [p for p in pids if family_of[p] == "trainium" and (software is None or p in software)]
+    stack_of = {**dict(zip(pids, sz.software, strict=True)), **(software or {})}
     if not trainium:
         return {}
     plan_samples = int(sz.scenario_of_sample.size)
@@ -122,7 +127,7 @@ def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = No
                 # factor 1 gives the other platforms' targets; otherwise only pid's own figures are
                 # read, and sizing and budget are independent per platform: size pid alone
                 run_pids = pids if factor == 1.0 else [pid]
-                stacks = {p: sz.software[pids.index(p)] for p in run_pids}
+                stacks = {p: stack_of[p] for p in run_pids}
                 run_sz = size(fc, catalog, run_pids, samples, seed, software=stacks,
                               throughput_scale={pid: factor})
                 cache[(pid, factor)] = final_year(budget(run_sz, catalog), run_sz)
@@ -133,7 +138,7 @@ def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = No
              f"samples (seed {seed}); the factor multiplies the Trainium platform's achievable serving throughput "
              "(LLM and diffusion; training unchanged); the smallest factor at which it is no dearer, resolved to "
              f"{REL_TOL:.0%} and searched in {FACTOR_RANGE[0]:g}-{FACTOR_RANGE[1]:g}x")
-    return {pid: {"against": against, "basis": basis, "samples": samples,
+    return {pid: {"against": against, "basis": basis, "samples": samples, "software": stack_of[pid],
                   **_factors(run, pid, against, catalog.platforms[pid].domain_name)}
             for pid in trainium}
 

@@ -25,6 +25,7 @@ from sizing.forecast import DiffusionWorkload, Forecast, LlmWorkload, TrainingWo
 from sizing.llm import BOUNDS
 from sizing.pareto import pareto
 from sizing.recommendation import cheaper_share, recommend
+from sizing.stacks import other_stacks, stack_label
 from sizing.tornado import tornado
 
 FIGURES = (
@@ -49,8 +50,10 @@ def num(x: Any) -> float | None:
 
 def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: int | None = None,
               seed: int | None = None, catalog: Catalog | None = None,
-              progress: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """Size the forecast and return the plan document."""
+              progress: Callable[[float], None] | None = None, analyses: bool = True) -> dict[str, Any]:
+    """Size the forecast and return the plan document. ``analyses=False`` skips the what-if analyses a
+    deployment blueprint does not use (tornado, Pareto, the Trainium stack alternatives); the
+    break-even is computed either way."""
     catalog = catalog or load_catalog()
     pids = list(platforms or forecast.platforms)
     for i, p in enumerate(pids):
@@ -69,9 +72,35 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     plan["monte_carlo"]["seed"] = s
     from sizing.breakeven import annotate  # here, not on top: breakeven uses this module's num()
     annotate(plan, sz, catalog, bud, s)  # platforms.<id>.power_sensitivity and .break_even
-    plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
-    plan["pareto"] = pareto(forecast, catalog, pids)
+    if analyses:
+        plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
+        plan["pareto"] = pareto(forecast, catalog, pids)
+        for j, pid in enumerate(pids):
+            if other_stacks(catalog, pid, sz.software[j]):
+                plan["platforms"][pid]["alternatives"] = alternatives(sz, catalog, s, j)
+        plan["recommendation"] = recommend(plan, plan["recommendation"]["cheaper_share"])
     return plan
+
+
+def alternatives(sz: Sizing, catalog: Catalog, seed: int, j: int) -> dict[str, Any]:
+    """Platform ``j`` sized alone under each other stack of its family (one ``size`` and one ``budget``
+    per stack, the plan's samples and seed: the engine draws each platform from its own stream, so
+    its figures are what the plan would show with that stack), with its break-even under that stack:
+    ``{stack: {stack label..., "years", "horizon", "break_even"}}``."""
+    from sizing.breakeven import _numbers as numbers  # the plan's rounding of a nested document
+    from sizing.breakeven import break_even
+
+    pid, fc = sz.platform_ids[j], sz.forecast
+    out: dict[str, Any] = {}
+    for stack in other_stacks(catalog, pid, sz.software[j]):
+        alt = size(fc, catalog, [pid], int(sz.scenario_of_sample.size), seed, software={pid: stack})
+        bud = budget(alt, catalog)
+        doc = {**stack_label(catalog, stack), "years": year_docs(bud, 0, fc.years), "horizon": horizon(bud, 0)}
+        be = break_even(sz, catalog, seed, software={pid: stack}).get(pid)
+        if be is not None:
+            doc["break_even"] = numbers(be)
+        out[stack] = doc
+    return out
 
 
 def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
@@ -104,17 +133,6 @@ def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
     for j, pid in enumerate(sz.platform_ids):
         plat = catalog.platforms[pid]
         eff = catalog.efficiency_of(plat, sz.software[j])  # the stack this platform was sized with
-        year_docs: dict[str, Any] = {}
-        for y_i, year in enumerate(years):
-            doc: dict[str, Any] = {}
-            for name in FIGURES:
-                b = band_cache[name][y_i, j]
-                doc[name] = {
-                    "p10": num(b[0]), "p50": num(b[1]), "p90": num(b[2]),
-                    "provisioned": num(bud.provisioned[name][y_i, j]),
-                }
-            doc["power_cap_met"] = bool(bud.power_cap_met[y_i, j])
-            year_docs[str(year)] = doc
         notes = []
         if not plat.instance_type_confirmed:
             notes.append(f"instance type {plat.instance_type} is a placeholder: no EC2 listing confirms it")
@@ -137,15 +155,32 @@ def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
             "instance_type_confirmed": plat.instance_type_confirmed,
             "calibration_basis": plat.calibration_basis,
             "software_generation": eff.software,
+            "stack": stack_label(catalog, sz.software[j]),
             "notes": notes,
-            "years": year_docs,
+            "years": year_docs(bud, j, years, band_cache),
             "workloads": _workload_breakdown(sz, bud, j, years),
             "catalog": _catalog_used(catalog, pid, sz.software[j]),
-            "horizon": _horizon(bud, j),
+            "horizon": horizon(bud, j),
             "training": _training_doc(sz, bud, catalog, j),
         }
     plan["recommendation"] = recommend(plan, cheaper_share(bud.horizon_samples["tco_usd"], sz.platform_ids))
     return plan
+
+
+def year_docs(bud: Budget, j: int, years: tuple[int, ...],
+              band_cache: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Platform ``j``'s figures per year: a band of every FIGURE and whether the power cap is met."""
+    cache = band_cache or {name: bands(bud.samples[name]) for name in FIGURES}
+    out: dict[str, Any] = {}
+    for y_i, year in enumerate(years):
+        doc: dict[str, Any] = {}
+        for name in FIGURES:
+            b = cache[name][y_i, j]
+            doc[name] = {"p10": num(b[0]), "p50": num(b[1]), "p90": num(b[2]),
+                         "provisioned": num(bud.provisioned[name][y_i, j])}
+        doc["power_cap_met"] = bool(bud.power_cap_met[y_i, j])
+        out[str(year)] = doc
+    return out
 
 
 def _band(samples: np.ndarray, provisioned: Any) -> dict[str, float | None]:
@@ -153,7 +188,7 @@ def _band(samples: np.ndarray, provisioned: Any) -> dict[str, float | None]:
     return {"p10": num(b[0]), "p50": num(b[1]), "p90": num(b[2]), "provisioned": num(provisioned)}
 
 
-def _horizon(bud: Budget, j: int) -> dict[str, Any]:
+def horizon(bud: Budget, j: int) -> dict[str, Any]:
     """Capex, opex and TCO summed over the horizon (bands over samples; provisioned capacity)."""
     return {name: _band(bud.horizon_samples[name][j], bud.horizon_provisioned[name][j]) for name in HORIZON_FIGURES}
 

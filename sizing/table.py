@@ -77,6 +77,71 @@ def _horizon(p: dict[str, Any], years: list[int]) -> list[str]:
     return lines
 
 
+def _stack_rows(plan: dict[str, Any]) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(platform id, stack label, figures doc) per platform and stack: each platform as sized, then each
+    Trainium platform under its other stack(s) (``alternatives``)."""
+    rows = []
+    for pid, p in plan["platforms"].items():
+        if "stack" in p:
+            rows.append((pid, p["stack"], p))
+        rows += [(pid, alt, alt) for alt in (p.get("alternatives") or {}).values()]
+    return rows
+
+
+def stacks_block(plan: dict[str, Any]) -> list[str]:
+    """Every platform under the stack it was sized with and each Trainium platform under its other
+    stack(s), side by side: final-year figures, horizon money and the break-even factors, each row
+    labelled with its stack and whether the stack is measured or an assumption; then the break-even
+    in words, naming its stack, and the claims an assumed stack rests on."""
+    rows = _stack_rows(plan)
+    if not any(p.get("alternatives") or p.get("break_even") for p in plan["platforms"].values()):
+        return []
+    years = plan["forecast"]["years"]
+    final = str(years[-1])
+    header = [("platform", 11), ("stack", 10), ("basis", 10), ("domains", 7), ("accel", 8), ("fac. MW", 7),
+              ("capex $M", 8), ("TCO $M", 7), ("$/Mtok", 6), ("cost x", 6), ("power x", 7)]
+    table = []
+    for pid, label, doc in rows:
+        y, h, be = doc["years"][final], doc["horizon"], doc.get("break_even") or {}
+        table.append([pid, label["software"], label["basis"], _fmt(y["domains"]["provisioned"]),
+                      _fmt(y["accelerators"]["provisioned"]), _fmt(y["facility_power_mw"]["provisioned"], 1),
+                      _fmt(h["capex_usd"]["provisioned"], 0, 1e6), _fmt(h["tco_usd"]["provisioned"], 0, 1e6),
+                      _fmt(y["usd_per_million_tokens"]["provisioned"], 2), _factor(be, "cost_factor"),
+                      _factor(be, "power_factor")])
+    lines = [f"Trainium serving stacks side by side ({final} at P{plan['forecast']['provision_percentile']:g}; "
+             f"capex, TCO {years[0]}-{years[-1]}; x: break-even)", *_table(header, table)]
+    for pid, label, doc in rows:
+        if doc.get("break_even"):
+            lines += textwrap.wrap(break_even_words(plan, pid, label, doc["break_even"]), WIDTH,
+                                   subsequent_indent="  ")
+    for label in {lab["software"]: lab for _, lab, _ in rows if lab["basis"] == "assumption"}.values():
+        lines += textwrap.wrap(f"{label['software']} is an assumption, not a measurement: {label['description']}. "
+                               f"{label['claims'] or ''}", WIDTH, subsequent_indent="  ")
+    return lines
+
+
+def _factor(be: dict[str, Any], key: str) -> str:
+    if not be:
+        return "-"
+    return "none" if be.get(key) is None else f"{be[key]:,.2f}x"
+
+
+def break_even_words(plan: dict[str, Any], pid: str, label: dict[str, Any], be: dict[str, Any]) -> str:
+    """The break-even of one Trainium platform under one stack in words, naming the stack."""
+    name, stack = plan["platforms"][pid]["name"], label["software"]
+    head = f"break-even (stack: {stack}, {label['basis']}): "
+    against = be.get("against")
+    if against is None:
+        return head + f"none for {name}: {be.get('reason') or 'no other platform'}"
+    other = plan["platforms"][against]["name"] if against in plan["platforms"] else against
+    cost = (f"costs no more per million tokens than {other} at {be['cost_factor']:,.2f}x the serving throughput "
+            f"predicted for {stack}" if be.get("cost_factor") is not None
+            else f"has no throughput factor at which it costs the same per million tokens as {other}")
+    power = (f"draws no more facility MW at {be['power_factor']:,.2f}x" if be.get("power_factor") is not None
+             else "none at which it draws the same facility MW")
+    return head + f"{name} {cost}; {power}" + (f" ({be['reason']})" if be.get("reason") else "")
+
+
 def _recommendation(plan: dict[str, Any]) -> list[str]:
     rec = plan.get("recommendation")
     if not rec:
@@ -108,6 +173,8 @@ def render(plan: dict[str, Any]) -> str:
     lines += ["", "Figures at the provisioned capacity; P10-P90 bands over the Monte Carlo. required P10-P90 is",
               "the requirement before packing into domains; idle and use are of the provisioned capacity.",
               f"The provisioned capacity is the P{pct:g} domain count, so its power can sit above the band of",
-              "per-sample needs. capex: bought that year; opex: energy (or cloud rent); TCO = capex + opex.", "",
-              *_recommendation(plan)]
+              "per-sample needs. capex: bought that year; opex: energy (or cloud rent); TCO = capex + opex."]
+    block = stacks_block(plan)
+    lines += ["", *block] if block else []
+    lines += ["", *_recommendation(plan)]
     return "\n".join(lines) + "\n"

@@ -89,21 +89,35 @@ def resolve(key: str, sources: dict[str, Any]) -> Any:
     return doc
 
 
-WHAT_IFS = ("break_even", "power_sensitivity")  # the engine's per-platform what-ifs (sizing.breakeven)
+WHAT_IFS = ("break_even", "power_sensitivity", "alternatives")  # the engine's per-platform what-ifs
+STACK_CHOICE = ("by_stack", "depends_on_stack", "stack_note")  # the recommendation across Trainium stacks
+TABLE = (("years", "{final}", "domains", "provisioned"), ("years", "{final}", "accelerators", "provisioned"),
+         ("years", "{final}", "facility_power_mw", "provisioned"),
+         ("years", "{final}", "usd_per_million_tokens", "provisioned"), ("horizon", "capex_usd", "provisioned"),
+         ("horizon", "tco_usd", "provisioned"))  # a row of the side-by-side stack table
 
 
-def what_if_keys(plan: dict[str, Any]) -> list[str]:
-    """The keys of the figures the page prints from the what-ifs: each non-null break-even factor, each end
-    of the power range, and the facility MW and $ per million tokens at each end and as planned."""
-    keys = []
+def what_if_keys(plan: dict[str, Any]) -> Counter:
+    """The keys of the figures the page prints from the what-ifs, each as often as it is printed: each
+    non-null break-even factor (the sentence, and the stack table's row), each end of the power range,
+    the facility MW and $ per million tokens at each end and as planned, and the side-by-side table of
+    Trainium stacks (a row per platform as sized and per Trainium alternative)."""
+    keys: Counter = Counter()
+    table = any(p.get("alternatives") for p in plan["platforms"].values())
+    final = str(plan["forecast"]["years"][-1]) if table else ""
     for pid, p in plan["platforms"].items():
         at = f"plan:/platforms/{pid}"
-        be = p.get("break_even") or {}
-        keys += [f"{at}/break_even/{k}" for k in ("cost_factor", "power_factor") if be.get(k) is not None]
+        docs = [(at, p)] + [(f"{at}/alternatives/{st}", a) for st, a in (p.get("alternatives") or {}).items()]
+        for where, doc in docs:
+            be = doc.get("break_even") or {}
+            keys.update({f"{where}/break_even/{k}": 1 + table for k in ("cost_factor", "power_factor")
+                         if be.get(k) is not None})
+            if table:
+                keys.update(f"{where}/" + "/".join(part.format(final=final) for part in row) for row in TABLE)
         if s := p.get("power_sensitivity"):
-            keys += [f"{at}/power_sensitivity/{k}" for k in ("low_kw", "high_kw")]
-            keys += [f"{at}/power_sensitivity/{fig}/{end}" for fig in ("facility_power_mw", "usd_per_million_tokens")
-                     for end in ("low", "plan", "high") if s[fig][end] is not None]
+            keys.update(f"{at}/power_sensitivity/{k}" for k in ("low_kw", "high_kw"))
+            keys.update(f"{at}/power_sensitivity/{fig}/{end}" for fig in ("facility_power_mw", "usd_per_million_tokens")
+                        for end in ("low", "plan", "high") if s[fig][end] is not None)
     return keys
 
 
@@ -112,6 +126,8 @@ def without_what_ifs(plan: dict[str, Any]) -> dict[str, Any]:
     for p in plan["platforms"].values():
         for key in WHAT_IFS:
             p.pop(key, None)
+    for key in STACK_CHOICE:
+        plan["recommendation"].pop(key, None)
     return plan
 
 
@@ -168,15 +184,17 @@ def test_every_number_on_the_page_is_the_engines(national, full):
     assert check_tags(full) > 500
     keys = what_if_keys(national["plan"])
     # the national example's Trainium break-even has both factors, and every platform a power range
-    assert sum("/break_even/" in k for k in keys) == 2
+    # both stacks: the break-even has both factors under each, each shown in words and in the stack table
+    assert sum("/break_even/" in k for k in keys) == 4 and {keys[k] for k in keys if "/break_even/" in k} == {2}
     assert sum("/power_sensitivity/" in k for k in keys) == 8 * len(national["plan"]["platforms"])
     shown = [s["key"] for s in national["parser"].spans]
-    assert {k: shown.count(k) for k in keys} == dict.fromkeys(keys, 1)
+    assert {k: shown.count(k) for k in keys if "/power_sensitivity/" in k or "/alternatives/" in k} == {
+        k: n for k, n in keys.items() if "/power_sensitivity/" in k or "/alternatives/" in k}
     # the what-ifs add exactly their own figures to the page, nothing else moves
     bare = page(without_what_ifs(national["plan"]), national["calibration"], national["inventory"])
-    assert check_tags(national) == check_tags(bare) + len(keys)
+    assert check_tags(national) == check_tags(bare) + keys.total()
     counts, bare_counts = Counter(shown), Counter(s["key"] for s in bare["parser"].spans)
-    assert counts - bare_counts == Counter(keys) and not bare_counts - counts
+    assert counts - bare_counts == keys and not bare_counts - counts
 
 
 def test_no_untagged_figures_outside_the_tagged_spans(national, full):
@@ -292,15 +310,17 @@ def test_sections_without_data_are_left_out(national):
         p.pop("training", None)
         for key in WHAT_IFS:
             p.pop(key, None)
+    for key in STACK_CHOICE:
+        plan["recommendation"].pop(key, None)
     html = page(plan)["html"]
     for section in ("pareto", "tornado", "training", "power-range"):
         assert f'id="{section}"' not in html
     assert "Break-even" not in html and "break_even" not in html and "power_sensitivity" not in html
 
 
-def factor_tag(pid: str, be: dict[str, Any], key: str) -> str:
+def factor_tag(pid: str, be: dict[str, Any], key: str, at: str = "") -> str:
     shown = re.escape(fmt(be[key], "factor"))
-    return rf'<span class="num" data-key="plan:/platforms/{pid}/break_even/{key}"[^>]*>{shown}</span>'
+    return rf'<span class="num" data-key="plan:/platforms/{pid}{at}/break_even/{key}"[^>]*>{shown}</span>'
 
 
 def break_even_paragraph(report: dict[str, Any], pid: str) -> str:
@@ -312,16 +332,24 @@ def break_even_paragraph(report: dict[str, Any], pid: str) -> str:
 
 
 def test_break_even_sentence_when_present(full):
+    """A sentence per Trainium platform and stack, naming the stack and whether it is measured."""
     plan = full["plan"]
     trainium = [pid for pid, p in plan["platforms"].items() if isinstance(p.get("break_even"), dict)]
     assert trainium
     for pid in trainium:
-        be, name = plan["platforms"][pid]["break_even"], plan["platforms"][pid]["name"]
-        against = plan["platforms"][be["against"]]["name"]
-        cost, power = factor_tag(pid, be, "cost_factor"), factor_tag(pid, be, "power_factor")
-        assert re.search(rf"{re.escape(name)} costs no more per million tokens than {re.escape(against)} if its "
-                         rf"serving throughput reaches at least {cost} what this plan assumes; "
-                         rf"it draws no more facility power from {power}\.", break_even_paragraph(full, pid))
+        p = plan["platforms"][pid]
+        docs = [(pid, "", p["stack"], p["break_even"])] + [
+            (f"{pid}-{st}", f"/alternatives/{st}", alt, alt["break_even"]) for st, alt in p["alternatives"].items()]
+        assert len(docs) == 2
+        for para, at, label, be in docs:
+            name, against = p["name"], plan["platforms"][be["against"]]["name"]
+            cost, power = factor_tag(pid, be, "cost_factor", at), factor_tag(pid, be, "power_factor", at)
+            stack = re.escape(f'(stack: <span class="src">{be["software"]}</span>, {label["basis"]})')
+            assert be["software"] == label["software"]
+            assert re.search(rf"Break-even {stack}:</strong> {re.escape(name)} on {label['basis']} {be['software']} "
+                             rf"costs no more per million tokens than {re.escape(against)} if its serving throughput "
+                             rf"reaches at least {cost} what this stack is predicted to reach; "
+                             rf"it draws no more facility power from {power}\.", break_even_paragraph(full, para))
 
 
 def test_a_null_break_even_factor_is_said_with_its_reason(national):
@@ -342,7 +370,8 @@ def test_a_null_break_even_factor_is_said_with_its_reason(national):
 def test_serving_stack_and_power_range_are_shown(full):
     plan, text = full["plan"], answer(full)
     for p in plan["platforms"].values():
-        assert unescape(f"{p['name']} with {p['software_generation']}") in unescape(text)
+        label = f"{p['stack']['software']} ({p['stack']['basis']}): {p['software_generation']}"
+        assert unescape(f"{p['name']} with {label}") in unescape(text)
     power = full["html"].split('id="power-range"')[1].split("</section>")[0]
     for pid, p in plan["platforms"].items():
         for key in what_if_keys({"platforms": {pid: {"power_sensitivity": p["power_sensitivity"]}}}):
