@@ -80,7 +80,7 @@ MEANINGS: dict[str, str] = {
     "fp8_serving": "1 if the stack serves BF16 checkpoints in FP8 where allowed, else 0",
     "fp4_training_mfu_ratio": "MFU at FP4 (of the FP4 peak) relative to BF16",
     "moe_prefill_all_experts": "1 if the stack's MoE prefill runs every expert on every prompt token, else 0",
-    "claimed_kernel_utilisation": "CLAIMED tensor-engine utilisation in a vendor's kernels (basis of an unmeasured training MFU)",
+    "claimed_kernel_utilisation": "CLAIMED tensor-engine utilisation in vendor kernels (a training MFU prior's basis)",
     "mfu_at_1024": "training model FLOPs utilisation (BF16) at 1,024 accelerators",
     "mfu_scale_exponent": "MFU falls as (accelerators / 1024) ^ -exponent",
     "fp8_training_mfu_ratio": "MFU at FP8 (of the FP8 peak) relative to BF16",
