@@ -221,10 +221,35 @@ class FitResult:
     results: tuple[Result, ...]
 
 
+PRIORS_FILE = "sizing/data/efficiency_priors.yaml"
+PRIOR_RANGES: dict[str, tuple[tuple[float, ...], str]] = {
+    # constant: (allowed values, or (low, high] for a range), what the message says is allowed
+    "moe_prefill_all_experts": ((0.0, 1.0), "0 (routed prefill) or 1 (every expert on every prompt token)"),
+    "claimed_kernel_utilisation": ((0.0, 1.0), "a share of peak above 0 and at most 1"),
+}
+
+
+def check_priors(doc: dict[str, Any], source: str = PRIORS_FILE) -> dict[str, Any]:
+    """The priors document, after checking the constants whose meaning bounds them (a flag is 0 or 1,
+    a claimed utilisation a share of peak): a bad value is an InputError naming the field."""
+    for sid, spec in doc.get("stacks", {}).items():
+        for name, (allowed, words) in PRIOR_RANGES.items():
+            raw = spec.get("constants", {}).get(name)
+            if raw is None:
+                continue
+            value = raw.get("value") if isinstance(raw, dict) else None
+            is_flag = name == "moe_prefill_all_experts"
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                value in allowed if is_flag else allowed[0] < value <= allowed[1])
+            if not ok:
+                raise InputError(source, f"stacks.{sid}.constants.{name}.value", f"got {value!r}; allowed: {words}")
+    return doc
+
+
 def _priors_doc() -> dict[str, Any]:
     doc: dict[str, Any] = yaml.safe_load(
         resources.files("sizing").joinpath("data/efficiency_priors.yaml").read_text("utf-8"))
-    return doc
+    return check_priors(doc)
 
 
 def prior_catalog() -> Catalog:

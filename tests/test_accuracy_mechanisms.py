@@ -11,7 +11,8 @@ import pytest
 
 from sizing.calibration import DEFAULT_DIR, load_rows
 from sizing.catalog import load_catalog, scenarios
-from sizing.fitting import fit, trainium_training_mfu, with_constants
+from sizing.errors import InputError
+from sizing.fitting import _priors_doc, check_priors, fit, trainium_training_mfu, with_constants
 from sizing.forecast import Z90
 from sizing.llm import LlmCases, _Ctx
 from sizing.models import presets
@@ -89,3 +90,17 @@ def test_trainium_training_band_is_the_priors_and_both_stacks_share_it():
     assert band["p90"] / out["model_tflops_per_accelerator"] == pytest.approx(
         math.exp(Z90 * out["residual_sigma"]), rel=1e-6)
     assert out["residual_sigma"] >= 0.35
+
+
+@pytest.mark.parametrize(("name", "bad", "words"), [
+    ("moe_prefill_all_experts", 0.5, "allowed: 0 \\(routed prefill\\) or 1"),
+    ("moe_prefill_all_experts", "yes", "allowed: 0"),
+    ("claimed_kernel_utilisation", 1.2, "allowed: a share of peak above 0 and at most 1"),
+    ("claimed_kernel_utilisation", 0.0, "allowed: a share of peak"),
+])
+def test_bad_prior_names_the_file_and_field(name, bad, words):
+    doc = _priors_doc()
+    doc["stacks"]["neuron-oss"]["constants"][name]["value"] = bad
+    where = f"efficiency_priors.yaml: stacks.neuron-oss.constants.{name}.value: "
+    with pytest.raises(InputError, match=where + f".*{words}"):
+        check_priors(doc)
