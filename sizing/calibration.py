@@ -40,6 +40,13 @@ class Row:
     source: str = ""
     stack: str = ""  # serving stack named in the row's notes ("stack: neuron-oss"); "" = family default
     compiled_batch: int | None = None  # static batch the graph was compiled for (Neuron), from the notes
+    saturated: bool = False  # a throughput run with more users than slots (notes say "saturated")
+
+    @property
+    def ttft_is_queueing(self) -> bool:
+        """A TTFT measured behind a saturated admission queue: requests wait for a free slot, so it
+        measures the queue, not prefill; it is reported but not fitted (docs/CALIBRATION.md)."""
+        return self.metric == "ttft_ms" and self.saturated
 
 
 @dataclass(frozen=True)
@@ -87,6 +94,7 @@ def load_rows(directory: Path = DEFAULT_DIR) -> list[Row]:
                 ttft_ms=_f(r["ttft_limit_ms"]), tpot_ms=_f(r["tpot_limit_ms"]),
                 batch=int(float(r["batch"])) if r["batch"].strip() else None, source=r["source"],
                 stack=_stack(r.get("notes", "")), compiled_batch=_compiled_batch(r.get("notes", "")),
+                saturated="saturated" in r.get("notes", "").lower(),
             )
             rows.append(Row(id=r["id"], metric=metric, measured=measured, **common))  # type: ignore[arg-type]
             ttft = _f(r["measured_ttft_ms"])

@@ -271,10 +271,17 @@ class _Ctx:
         hops = (self.stages - 1.0) * (SCALEOUT_HOP_S + tokens * hidden * ACTIVATION_BYTES / self.efa)
         return t + hops
 
+    def prefill_linear_flops_per_token(self, tokens: np.ndarray) -> np.ndarray:
+        """GEMM FLOPs per prompt token. Where the stack's prefill runs every routed expert on every
+        token (``moe_prefill_all_experts`` = 1: NxD's context-encoding path, which masks the unchosen
+        experts' outputs instead of routing) a MoE prompt costs 2 x total parameters per token."""
+        all_experts = _w(self.m.is_moe) & (self.e("moe_prefill_all_experts") > 0.5)
+        return np.where(all_experts, 2.0 * _w(self.m.total_params), self.linear_flops_per_token(tokens))
+
     def prefill_compute(self, tokens: np.ndarray) -> np.ndarray:
         """Compute time of ``tokens`` prompt tokens (GEMMs and attention) at the prefill fractions."""
         frac = self.e("prefill_compute_fraction")
-        return tokens * (self.linear_flops_per_token(tokens) / (self.n * self.peak * frac)
+        return tokens * (self.prefill_linear_flops_per_token(tokens) / (self.n * self.peak * frac)
                          + self.pre_attn_flops_tok / (self.n * self.attn_peak * frac))
 
     def decode_steps(self, b: np.ndarray, q: np.ndarray,
