@@ -37,7 +37,8 @@ from sizing.llm_search import search_best
 from sizing.models import ModelArrays
 
 MAX_SCENARIOS = 32
-CHUNK_ELEMENTS = 6_000_000
+CHUNK_ELEMENTS = 300_000  # stage 2's arrays per chunk of samples: a few MB, so each pass stays in the CPU caches
+MIN_CHUNK_SAMPLES = 16  # large forecasts: bound the number of chunks (the per-chunk Python overhead)
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
@@ -420,21 +421,23 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     # seconds of one replica per unit of demand; a replica size that cannot serve costs "infinitely"
     inv_thr = np.where(thr > 0, 1.0 / np.where(thr > 0, thr, 1.0), 1e30)
     safe_thr = np.where(thr > 0, thr, np.nan)
-    chunk = max(1, CHUNK_ELEMENTS // max(1, Wi * Y * P * Nc))
+    chunk = max(MIN_CHUNK_SAMPLES, CHUNK_ELEMENTS // max(1, Wi * Y * P * Nc))
     slot_b = np.where(np.isfinite(slot), slot, 1e30)[None, None, :, None, :]  # padding sizes never win
+    w_i, p_i = np.arange(Wi)[:, None, None, None], np.arange(P)[None, None, :, None]
     for start in range(0, S, chunk):
         s = slice(start, min(S, start + chunk))
         k = scenario_of_sample[s]
         d = demand[:, :, None, s, None] * scale  # (Wi, Y, 1, Sc, 1)
-        replicas = np.ceil(d * inv_thr[:, :, k, :][:, None])  # (Wi, Y, P, Sc, Nc)
-        cost = replicas * slot_b
-        best = np.argmin(cost, axis=-1)[..., None]
-        acc[:Wi, :, :, s] = np.take_along_axis(cost, best, axis=-1)[..., 0]
-        chosen_reps = np.take_along_axis(replicas, best, axis=-1)[..., 0]
-        mem = mem_rep[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc): broadcasts against best over years
-        chosen_mem = np.take_along_axis(mem, best, axis=-1)[..., 0]
-        hbm[:Wi, :, :, s] = chosen_reps * chosen_mem
-        configurations += int(replicas.size)
+        cost = d * inv_thr[:, :, k, :][:, None]  # (Wi, Y, P, Sc, Nc), in place: replicas, then their slots
+        np.ceil(cost, out=cost)
+        np.multiply(cost, slot_b, out=cost)
+        best = np.argmin(cost, axis=-1)  # (Wi, Y, P, Sc)
+        acc[:Wi, :, :, s] = np.take_along_axis(cost.reshape(-1, Nc), best.reshape(-1, 1), axis=-1).reshape(best.shape)
+        k_i = k[None, None, None, :]
+        # the chosen size's replicas, recomputed as above (the same float operations)
+        chosen_reps = np.ceil(d[..., 0] * inv_thr[w_i, p_i, k_i, best])
+        hbm[:Wi, :, :, s] = chosen_reps * mem_rep[w_i, p_i, k_i, best]
+        configurations += int(cost.size)
         if progress is not None:
             progress(min(S, start + chunk) / S)
 
