@@ -164,15 +164,37 @@ def llm_cases(catalog: Catalog, ws: list[LlmWorkload], tpot: bool = True) -> llm
     )
 
 
+def _search_by_group(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
+                     usable: float) -> tuple[llm.BestPerSize, int]:
+    """The batch search run separately on workloads that may draft tokens (explicit speculation or MTP
+    modules) or not, and may run two pools or not: each group is scored only under the serving
+    variants it allows (a variant a workload does not allow never wins, so the answer is the same;
+    every workload's evaluation is row by row)."""
+    keys = [(w.speculative is not None or w.model.mtp_layers > 0, str(w.disaggregated).lower() != "false")
+            for w in ws]
+    groups = [[i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)]
+    if len(groups) == 1:
+        return search_best(llm_cases(catalog, ws), sc, sizes, llm.BATCHES, usable)
+    parts = [(g, *search_best(llm_cases(catalog, [ws[i] for i in g]), sc, sizes, llm.BATCHES, usable))
+             for g in groups]
+    out: dict[str, np.ndarray] = {}
+    for f in fields(llm.BestPerSize):
+        first = getattr(parts[0][1], f.name)
+        out[f.name] = np.empty((len(ws),) + first.shape[1:], dtype=first.dtype)
+        for g, best, _ in parts:
+            out[f.name][g] = getattr(best, f.name)
+    return llm.BestPerSize(**out), sum(n for _, _, n in parts)
+
+
 def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
                      usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor | None]:
     """The best batch per (workload, platform, scenario, replica size) by the batch search (the
     exhaustive grid's answer, ``sizing.llm_search``), the points it scored, and, only when some
     workload fits no replica on a platform, the latency floor its error message quotes."""
-    cases = llm_cases(catalog, ws)
-    best, points = search_best(cases, sc, sizes, llm.BATCHES, usable)
+    best, points = _search_by_group(catalog, ws, sc, sizes, usable)
     if best.feasible[:, :, 0, :].any(axis=-1).all():
         return best, points, None
+    cases = llm_cases(catalog, ws)
     grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)  # error path only: every batch's latencies
     fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
     floor = LatencyFloor(
