@@ -169,7 +169,16 @@ def _search_by_group(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, siz
     """The batch search run separately on workloads that may draft tokens (explicit speculation or MTP
     modules) or not, and may run two pools or not: each group is scored only under the serving
     variants it allows (a variant a workload does not allow never wins, so the answer is the same;
-    every workload's evaluation is row by row)."""
+    every workload's evaluation is row by row), and each distinct serving case once."""
+    serving = [(w.model, w.precision, w.input_tokens, w.output_tokens, w.ttft_ms, w.tpot_ms,
+                str(w.disaggregated).lower(), w.quantization == "auto", w.prefix_hit, w.speculative) for w in ws]
+    unique = list(dict.fromkeys(serving))
+    if len(unique) < len(ws):  # workloads that differ only in demand (the tornado's clones): once each
+        first = {key: i for i, key in reversed(list(enumerate(serving)))}
+        best, points = _search_by_group(catalog, [ws[first[key]] for key in unique], sc, sizes, usable)
+        position = {key: i for i, key in enumerate(unique)}
+        row = np.array([position[key] for key in serving])
+        return llm.BestPerSize(**{f.name: getattr(best, f.name)[row] for f in fields(llm.BestPerSize)}), points
     keys = [(w.speculative is not None or w.model.mtp_layers > 0, str(w.disaggregated).lower() != "false")
             for w in ws]
     groups = [[i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)]
