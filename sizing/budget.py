@@ -181,11 +181,11 @@ def budget(sz: Sizing, catalog: Catalog, build: np.ndarray | None = None) -> Bud
     from sizing.training_modes import decide, factory_demand, fixed, split
 
     parts = split(sz)
-    training = decide(sz, catalog, parts) if build is None else fixed(sz, build)
+    tokens = _tokens(sz, parts.inference.shape)  # independent of which runs are built
+    training = decide(sz, catalog, parts, tokens) if build is None else fixed(sz, build)
     demand = factory_demand(sz, training.build, parts)
     domains, domains_prov = capacity(sz, demand.required)
     pct = sz.forecast.provision_percentile
-    tokens = _tokens(sz, demand.required.shape)
 
     samples = _figures(sz, catalog, domains, demand, tokens)
     samples["accelerators_required"] = demand.required

@@ -37,7 +37,8 @@ from sizing.llm_search import search_best
 from sizing.models import ModelArrays
 
 MAX_SCENARIOS = 32
-CHUNK_ELEMENTS = 6_000_000
+CHUNK_ELEMENTS = 300_000  # stage 2's arrays per chunk of samples: a few MB, so each pass stays in the CPU caches
+MIN_CHUNK_SAMPLES = 16  # large forecasts: bound the number of chunks (the per-chunk Python overhead)
 SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
@@ -163,15 +164,46 @@ def llm_cases(catalog: Catalog, ws: list[LlmWorkload], tpot: bool = True) -> llm
     )
 
 
+def _search_by_group(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
+                     usable: float) -> tuple[llm.BestPerSize, int]:
+    """The batch search run separately on workloads that may draft tokens (explicit speculation or MTP
+    modules) or not, and may run two pools or not: each group is scored only under the serving
+    variants it allows (a variant a workload does not allow never wins, so the answer is the same;
+    every workload's evaluation is row by row), and each distinct serving case once."""
+    serving = [(w.model, w.precision, w.input_tokens, w.output_tokens, w.ttft_ms, w.tpot_ms,
+                str(w.disaggregated).lower(), w.quantization == "auto", w.prefix_hit, w.speculative) for w in ws]
+    unique = list(dict.fromkeys(serving))
+    if len(unique) < len(ws):  # workloads that differ only in demand (the tornado's clones): once each
+        first = {key: i for i, key in reversed(list(enumerate(serving)))}
+        best, points = _search_by_group(catalog, [ws[first[key]] for key in unique], sc, sizes, usable)
+        position = {key: i for i, key in enumerate(unique)}
+        row = np.array([position[key] for key in serving])
+        return llm.BestPerSize(**{f.name: getattr(best, f.name)[row] for f in fields(llm.BestPerSize)}), points
+    keys = [(w.speculative is not None or w.model.mtp_layers > 0, str(w.disaggregated).lower() != "false")
+            for w in ws]
+    groups = [[i for i, k in enumerate(keys) if k == key] for key in dict.fromkeys(keys)]
+    if len(groups) == 1:
+        return search_best(llm_cases(catalog, ws), sc, sizes, llm.BATCHES, usable)
+    parts = [(g, *search_best(llm_cases(catalog, [ws[i] for i in g]), sc, sizes, llm.BATCHES, usable))
+             for g in groups]
+    out: dict[str, np.ndarray] = {}
+    for f in fields(llm.BestPerSize):
+        first = getattr(parts[0][1], f.name)
+        out[f.name] = np.empty((len(ws),) + first.shape[1:], dtype=first.dtype)
+        for g, best, _ in parts:
+            out[f.name][g] = getattr(best, f.name)
+    return llm.BestPerSize(**out), sum(n for _, _, n in parts)
+
+
 def _llm_performance(catalog: Catalog, ws: list[LlmWorkload], sc: Scenarios, sizes: np.ndarray,
                      usable: float) -> tuple[llm.BestPerSize, int, LatencyFloor | None]:
     """The best batch per (workload, platform, scenario, replica size) by the batch search (the
     exhaustive grid's answer, ``sizing.llm_search``), the points it scored, and, only when some
     workload fits no replica on a platform, the latency floor its error message quotes."""
-    cases = llm_cases(catalog, ws)
-    best, points = search_best(cases, sc, sizes, llm.BATCHES, usable)
+    best, points = _search_by_group(catalog, ws, sc, sizes, usable)
     if best.feasible[:, :, 0, :].any(axis=-1).all():
         return best, points, None
+    cases = llm_cases(catalog, ws)
     grid = llm.evaluate(cases, sc, sizes, llm.BATCHES, usable)  # error path only: every batch's latencies
     fits = grid.fits[:, :, 0] & np.isfinite(grid.tpot_s[:, :, 0])
     floor = LatencyFloor(
@@ -420,21 +452,23 @@ def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples:
     # seconds of one replica per unit of demand; a replica size that cannot serve costs "infinitely"
     inv_thr = np.where(thr > 0, 1.0 / np.where(thr > 0, thr, 1.0), 1e30)
     safe_thr = np.where(thr > 0, thr, np.nan)
-    chunk = max(1, CHUNK_ELEMENTS // max(1, Wi * Y * P * Nc))
+    chunk = max(MIN_CHUNK_SAMPLES, CHUNK_ELEMENTS // max(1, Wi * Y * P * Nc))
     slot_b = np.where(np.isfinite(slot), slot, 1e30)[None, None, :, None, :]  # padding sizes never win
+    w_i, p_i = np.arange(Wi)[:, None, None, None], np.arange(P)[None, None, :, None]
     for start in range(0, S, chunk):
         s = slice(start, min(S, start + chunk))
         k = scenario_of_sample[s]
         d = demand[:, :, None, s, None] * scale  # (Wi, Y, 1, Sc, 1)
-        replicas = np.ceil(d * inv_thr[:, :, k, :][:, None])  # (Wi, Y, P, Sc, Nc)
-        cost = replicas * slot_b
-        best = np.argmin(cost, axis=-1)[..., None]
-        acc[:Wi, :, :, s] = np.take_along_axis(cost, best, axis=-1)[..., 0]
-        chosen_reps = np.take_along_axis(replicas, best, axis=-1)[..., 0]
-        mem = mem_rep[:, :, k, :][:, None]  # (Wi, 1, P, Sc, Nc): broadcasts against best over years
-        chosen_mem = np.take_along_axis(mem, best, axis=-1)[..., 0]
-        hbm[:Wi, :, :, s] = chosen_reps * chosen_mem
-        configurations += int(replicas.size)
+        cost = d * inv_thr[:, :, k, :][:, None]  # (Wi, Y, P, Sc, Nc), in place: replicas, then their slots
+        np.ceil(cost, out=cost)
+        np.multiply(cost, slot_b, out=cost)
+        best = np.argmin(cost, axis=-1)  # (Wi, Y, P, Sc)
+        acc[:Wi, :, :, s] = np.take_along_axis(cost.reshape(-1, Nc), best.reshape(-1, 1), axis=-1).reshape(best.shape)
+        k_i = k[None, None, None, :]
+        # the chosen size's replicas, recomputed as above (the same float operations)
+        chosen_reps = np.ceil(d[..., 0] * inv_thr[w_i, p_i, k_i, best])
+        hbm[:Wi, :, :, s] = chosen_reps * mem_rep[w_i, p_i, k_i, best]
+        configurations += int(cost.size)
         if progress is not None:
             progress(min(S, start + chunk) / S)
 

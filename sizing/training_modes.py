@@ -71,10 +71,11 @@ def factory_demand(sz: Sizing, build: np.ndarray, parts: Split | None = None) ->
                   inference=sp.inference, burst_hours=(rented * hours).sum(axis=0))
 
 
-def decide(sz: Sizing, catalog: Catalog, parts: Split | None = None) -> TrainingPlan:
-    """Build or burst for each training run and platform (``parts``: :func:`split` of ``sz``, if done)."""
+def decide(sz: Sizing, catalog: Catalog, parts: Split | None = None, tokens: np.ndarray | None = None) -> TrainingPlan:
+    """Build or burst for each training run and platform (``parts``: :func:`split` of ``sz`` and
+    ``tokens``: ``budget._tokens`` of it, where the caller has them)."""
     sp = parts or split(sz)
-    tokens = _tokens(sz, sp.inference.shape)  # the same for every build choice
+    tokens = _tokens(sz, sp.inference.shape) if tokens is None else tokens  # the same for every build choice
     Wt, P = len(sp.runs), len(sz.platform_ids)
     pct = sz.forecast.provision_percentile
     price = _burst_prices(sz, catalog)[0, :, 0]

@@ -160,3 +160,40 @@ def test_stage_one_is_computed_once_per_platform_and_stack(monkeypatch):
     assert not np.array_equal(alone.accelerators[:, :, 0], joint.accelerators[:, :, 1])  # the factor applied
     other = engine.size(fc, CAT, ["trn3"], 200, 1, software={"trn3": "neuron-aws"})
     assert calls[-1] == (("trn3",), ("neuron-aws",)) and other.software == ("neuron-aws",)
+
+
+def test_search_by_group_of_allowed_variants_equals_one_search_over_all():
+    """The engine searches workloads that cannot draft (or cannot run two pools) without those
+    variants: the same answer as one search over every workload, with fewer points scored."""
+    from dataclasses import fields
+
+    from sizing.engine import _search_by_group, llm_cases
+    from sizing.llm import BestPerSize
+
+    ws = _fresh_forecast().of_kind("llm_inference")
+    pids = ["trn3", "gb300_nvl72"]
+    sc = scenarios(CAT, pids, 3, 2, [None, None])
+    sizes = _candidate_sizes(CAT, pids)
+    grouped, n_grouped = _search_by_group(CAT, ws, sc, sizes, 0.9)
+    whole, n_whole = search_best(llm_cases(CAT, ws), sc, sizes, BATCHES, 0.9)
+    assert n_grouped < n_whole
+    for f in fields(BestPerSize):
+        np.testing.assert_array_equal(getattr(grouped, f.name), getattr(whole, f.name), err_msg=f.name)
+
+
+def test_workloads_differing_only_in_demand_are_scored_once():
+    """The tornado's demand clones: the same rows as their workload, at the points of the workloads alone."""
+    from dataclasses import replace
+
+    from sizing.engine import _search_by_group
+
+    ws = _fresh_forecast().of_kind("llm_inference")
+    clones = [replace(w, name=f"{w.name}@p90") for w in ws]
+    pids = ["gb300_nvl72"]
+    sc = scenarios(CAT, pids, 2, 4, [None])
+    sizes = _candidate_sizes(CAT, pids)
+    alone, n_alone = _search_by_group(CAT, ws, sc, sizes, 0.9)
+    both, n_both = _search_by_group(CAT, [*ws, *clones], sc, sizes, 0.9)
+    assert n_both == n_alone
+    np.testing.assert_array_equal(both.output_tokens_per_s, np.concatenate([alone.output_tokens_per_s] * 2))
+    np.testing.assert_array_equal(both.batch, np.concatenate([alone.batch] * 2))
