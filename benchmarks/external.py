@@ -15,6 +15,7 @@ Run: python benchmarks/external.py [--csv validation/external.csv] [--json]
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import shutil
 import sys
@@ -34,7 +35,34 @@ DEFAULT_CSV = ROOT / "validation" / "external.csv"
 GROUPS = ("family", "stack", "model", "scenario", "platform")
 
 
-def stage(csv_path: Path, workdir: Path, calibration_dir: Path = DEFAULT_DIR, drop: frozenset[str] = frozenset()) -> Path:
+NUMERIC = ("accelerators", "isl_mean", "osl_mean", "ttft_limit_ms", "tpot_limit_ms", "batch",
+           "measured_output_tok_s_total", "measured_output_tok_s_per_accel", "measured_tpot_ms", "measured_ttft_ms")
+
+
+def check_csv(csv_path: Path, calibration_dir: Path = DEFAULT_DIR) -> None:
+    """Raise InputError (file, row.field, what is allowed) unless ``csv_path`` has exactly the columns
+    of calibration/inference.csv, numbers where numbers go, and a source on every row."""
+    src = str(csv_path)
+    if not csv_path.is_file():
+        raise InputError(src, "", "no such file; expected a CSV with the columns of calibration/inference.csv")
+    expected = (calibration_dir / "inference.csv").read_text(encoding="utf-8").splitlines()[0].split(",")
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != expected:
+            raise InputError(src, "header", f"columns must be exactly: {','.join(expected)}")
+        for n, row in enumerate(reader, start=2):
+            where = f"line {n} ({row['id'] or 'no id'})"
+            if not row["id"].strip() or not row["source"].strip():
+                raise InputError(src, where, "every row needs an id and a source")
+            for col in NUMERIC:
+                try:
+                    float(row[col]) if row[col].strip() else None
+                except ValueError:
+                    raise InputError(src, f"{where}.{col}", f"not a number: {row[col]!r}") from None
+
+
+def stage(csv_path: Path, workdir: Path, calibration_dir: Path = DEFAULT_DIR,
+          drop: frozenset[str] = frozenset()) -> Path:
     """A directory ``sizing.calibration.load_rows`` reads unchanged: the external rows (less the ids
     in ``drop``) as inference.csv, a header-only training.csv, and the calibration models.yaml."""
     lines = csv_path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -46,25 +74,30 @@ def stage(csv_path: Path, workdir: Path, calibration_dir: Path = DEFAULT_DIR, dr
     return workdir
 
 
-def infeasible(directory: Path) -> dict[str, str]:
+def infeasible(directory: Path, source: str) -> dict[str, str]:
     """Rows the engine says cannot be served at all (the weights do not fit, or no replica meets the
-    row's TTFT/TPOT limits), with the engine's reason: ``accuracy`` stops at the first such row."""
+    row's TTFT/TPOT limits), with the engine's reason: ``accuracy`` stops at the first such row. Any
+    other complaint (unknown model, platform or precision) is bad input: InputError naming ``source``."""
     catalog, models = load_catalog(), calibration_models(directory)
     out: dict[str, str] = {}
     for row in load_rows(directory):
         try:
             predict_rows([row], models, catalog)
         except InputError as exc:
-            out[row.id] = str(exc).split(": ", 2)[-1]
+            if exc.path != "--accelerators" or row.accelerators < 1:
+                field = "model" if exc.path == row.id else exc.path.lstrip("-")
+                raise InputError(source, f"{row.id}.{field}", exc.message) from None
+            out[row.id] = exc.message
     return out
 
 
-def evaluate(csv_path: Path = DEFAULT_CSV, calibration_dir: Path = DEFAULT_DIR) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def evaluate(csv_path: Path = DEFAULT_CSV,
+             calibration_dir: Path = DEFAULT_DIR) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Every external row predicted with the shipped constants (one dict per row, as
     ``sizing.fitting.accuracy`` gives them: measured, predicted, error, family, stack, ...), plus the
     rows the engine calls infeasible (id -> reason), which have no prediction."""
     with tempfile.TemporaryDirectory(prefix="aifactory-external-") as tmp:
-        bad = infeasible(stage(csv_path, Path(tmp), calibration_dir))
+        bad = infeasible(stage(csv_path, Path(tmp), calibration_dir), str(csv_path))
         rows, _summary = accuracy(stage(csv_path, Path(tmp), calibration_dir, frozenset(bad)))
         accelerators = {r.id: r.accelerators for r in load_rows(Path(tmp))}
     for x in rows:
@@ -86,7 +119,8 @@ def summarise(rows: list[dict[str, Any]], bad: dict[str, str]) -> dict[str, Any]
     out: dict[str, Any] = {"all": stats(errors + [-1.0] * len(bad)), "predicted": stats(errors),
                            "infeasible_rows": len(bad)}
     for key in GROUPS:
-        out[f"per_{key}"] = {v: stats([x["error"] for x in rows if x[key] == v]) for v in sorted({x[key] for x in rows})}
+        values = sorted({x[key] for x in rows})
+        out[f"per_{key}"] = {v: stats([x["error"] for x in rows if x[key] == v]) for v in values}
     return out
 
 
@@ -100,7 +134,8 @@ def _print(rows: list[dict[str, Any]], summary: dict[str, Any], bad: dict[str, s
     for key in GROUPS:
         print(f"\nper {key} (predicted rows):")
         for name, s in summary[f"per_{key}"].items():
-            print(f"  {name:<18} rows {s['rows']:>3}   MAPE {s['mape'] * 100:6.1f}%   signed {s['signed_mean'] * 100:+7.1f}%")
+            print(f"  {name:<18} rows {s['rows']:>3}   MAPE {s['mape'] * 100:6.1f}%   "
+                  f"signed {s['signed_mean'] * 100:+7.1f}%")
     print(f"\n{'id':<5} {'platform':<12} {'stack':<7} {'model':<17} {'scenario':<11} {'acc':>4} "
           f"{'measured':>10} {'predicted':>10} {'error':>8}")
     for x in sorted(rows, key=lambda x: -abs(x["error"])):
@@ -111,12 +146,17 @@ def _print(rows: list[dict[str, Any]], summary: dict[str, Any], bad: dict[str, s
     print("\nmetric: output tokens/s per accelerator; error = predicted / measured - 1")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="external rows (calibration inference.csv columns)")
     ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    rows, bad = evaluate(args.csv)
+    args = ap.parse_args(argv)
+    try:
+        check_csv(args.csv)
+        rows, bad = evaluate(args.csv)
+    except InputError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     summary = summarise(rows, bad)
     if args.json:
         print(json.dumps({"summary": summary, "rows": rows, "infeasible": bad}, indent=2))
