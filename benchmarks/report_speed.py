@@ -49,7 +49,7 @@ def parts(stages: dict[str, list[float]], samples: int) -> None:
     timed(stages, "  tornado", lambda: [tornado(forecast, catalog, pid, bud.training.build[:, j])
                                         for j, pid in enumerate(pids)])
     timed(stages, "  pareto", pareto, forecast, catalog, pids)
-    timed(stages, "  stack alternatives", lambda: [alternatives(sz, catalog, forecast.seed, j)
+    timed(stages, "  other stacks", lambda: [alternatives(sz, catalog, forecast.seed, j)
                                                    for j, pid in enumerate(pids)
                                                    if other_stacks(catalog, pid, sz.software[j])])
 
