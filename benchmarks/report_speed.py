@@ -50,8 +50,8 @@ def parts(stages: dict[str, list[float]], samples: int) -> None:
                                         for j, pid in enumerate(pids)])
     timed(stages, "  pareto", pareto, forecast, catalog, pids)
     timed(stages, "  other stacks", lambda: [alternatives(sz, catalog, forecast.seed, j)
-                                                   for j, pid in enumerate(pids)
-                                                   if other_stacks(catalog, pid, sz.software[j])])
+                                             for j, pid in enumerate(pids)
+                                             if other_stacks(catalog, pid, sz.software[j])])
 
 
 def main() -> int:
