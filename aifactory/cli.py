@@ -225,6 +225,20 @@ def _warn_cap(plan: dict[str, Any]) -> None:
         print(line, file=sys.stderr)
 
 
+def _stack_summary(plan: dict[str, Any]) -> str:
+    """The plan's serving stacks for `plan`'s summary: the side-by-side block of `size` (each Trainium
+    platform under each stack, where the plan carries the alternatives; else the break-even naming its
+    stack) and the choice across the Trainium stacks."""
+    import textwrap
+
+    from sizing.table import WIDTH, stacks_block
+
+    lines = stacks_block(plan)
+    note = (plan.get("recommendation") or {}).get("stack_note")
+    lines += textwrap.wrap(f"recommendation: {note}", WIDTH, subsequent_indent="  ") if note else []
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
+
+
 def _predict(args: argparse.Namespace) -> int:
     from sizing import models
     from sizing.predict import predict_inference, predict_training
@@ -403,20 +417,6 @@ def _plan(args: argparse.Namespace) -> int:
 
         print(f"sovereignty rules: all {len(RULES)} pass (the same rules as the policy pack in policies/)")
     return 0
-
-
-def _stack_summary(plan: dict[str, Any]) -> str:
-    """The plan's serving stacks for `plan`'s summary: the side-by-side block of `size` (each Trainium
-    platform under each stack, where the plan carries the alternatives; else the break-even naming its
-    stack) and the choice across the Trainium stacks."""
-    import textwrap
-
-    from sizing.table import WIDTH, stacks_block
-
-    lines = stacks_block(plan)
-    note = (plan.get("recommendation") or {}).get("stack_note")
-    lines += textwrap.wrap(f"recommendation: {note}", WIDTH, subsequent_indent="  ") if note else []
-    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 def _account_check(args: argparse.Namespace) -> int:

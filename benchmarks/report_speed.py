@@ -1,8 +1,9 @@
 """Time the whole report for the national example at 10,000 samples, stage by stage (median of runs).
 
-The plan stage is ``sizing.plan.make_plan`` as the report calls it (sizing, budget, tornado and
-Pareto curves included); its parts are timed separately as well, by calling the same engine
-functions make_plan calls, so the breakdown shows where the plan's time goes.
+The plan stage is ``sizing.plan.make_plan`` as the report calls it (sizing, budget, tornado,
+Pareto curves and each Trainium platform under its other serving stack included); its parts are
+timed separately as well, by calling the same engine functions make_plan calls, so the breakdown
+shows where the plan's time goes.
 
 Run: python benchmarks/report_speed.py [--samples 10000] [--repeat 3]
 """
@@ -25,7 +26,8 @@ from sizing.catalog import load_catalog  # noqa: E402
 from sizing.engine import size  # noqa: E402
 from sizing.forecast import load_forecast  # noqa: E402
 from sizing.pareto import pareto  # noqa: E402
-from sizing.plan import make_plan  # noqa: E402
+from sizing.plan import alternatives, make_plan  # noqa: E402
+from sizing.stacks import other_stacks  # noqa: E402
 from sizing.tornado import tornado  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "national.yaml"
@@ -47,6 +49,9 @@ def parts(stages: dict[str, list[float]], samples: int) -> None:
     timed(stages, "  tornado", lambda: [tornado(forecast, catalog, pid, bud.training.build[:, j])
                                         for j, pid in enumerate(pids)])
     timed(stages, "  pareto", pareto, forecast, catalog, pids)
+    timed(stages, "  other stacks", lambda: [alternatives(sz, catalog, forecast.seed, j)
+                                             for j, pid in enumerate(pids)
+                                             if other_stacks(catalog, pid, sz.software[j])])
 
 
 def main() -> int:

@@ -152,13 +152,13 @@ def _stack_note(plan: dict[str, Any], by_stack: dict[str, dict[str, Any]], basis
     if not by_stack:
         return None
     names = {pid: p["name"] for pid, p in plan["platforms"].items()}
-    labels = [f"{s} ({c['basis']})" for s, c in by_stack.items()]
+    order = sorted(by_stack, key=lambda s: by_stack[s]["basis"] != "measured")
+    labels = [f"{s} ({by_stack[s]['basis']})" for s in order]
     if len({c["platform"] for c in by_stack.values()}) == 1:
         return f"the choice holds under every Trainium serving stack: {', '.join(labels)}"
     field, show = {"tco_usd": ("tco_usd", lambda v: f"TCO {_money(v)}"), "usd_per_million_tokens":
                    ("usd_per_million_tokens", lambda v: f"${v:,.2f} per million tokens"),
                    "facility_power_mw": ("peak_facility_power_mw", lambda v: f"{v:,.1f} MW")}[basis]
-    order = sorted(by_stack, key=lambda s: by_stack[s]["basis"] != "measured")
     parts = []
     for s in order:
         c = by_stack[s]

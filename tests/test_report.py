@@ -346,7 +346,7 @@ def test_break_even_sentence_when_present(full):
             cost, power = factor_tag(pid, be, "cost_factor", at), factor_tag(pid, be, "power_factor", at)
             stack = re.escape(f'(stack: <span class="src">{be["software"]}</span>, {label["basis"]})')
             assert be["software"] == label["software"]
-            assert re.search(rf"Break-even {stack}:</strong> {re.escape(name)} on {label['basis']} {be['software']} "
+            assert re.search(rf"Break-even {stack}:</strong> {re.escape(name)} on {be['software']} "
                              rf"costs no more per million tokens than {re.escape(against)} if its serving throughput "
                              rf"reaches at least {cost} what this stack is predicted to reach; "
                              rf"it draws no more facility power from {power}\.", break_even_paragraph(full, para))

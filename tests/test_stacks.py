@@ -146,6 +146,7 @@ def test_report_headline_gives_the_range_only_when_the_choice_flips(both, flippe
     html_holds, _ = render(both[1])
     html_flips, facts = render(flipped[1])
     assert 'id="stack-range"' in html_flips and 'id="stack-range"' not in html_holds
+    assert 'id="stack-range-tile"' in html_flips and 'id="stack-range-tile"' not in html_holds
     assert "holds under every Trainium serving stack" in html_holds
     for stack in ("neuron-oss", "neuron-aws"):
         key = f"plan:/recommendation/by_stack/{stack}/tco_usd"
@@ -218,3 +219,14 @@ def test_plural():
     assert plural(1, "platform") == "1 platform" and plural(2, "platform") == "2 platforms"
     assert plural(0, "UltraServer") == "0 UltraServers" and plural(1.0, "NVL72 rack") == "1 NVL72 rack"
     assert plural(2304, "accelerator") == "2,304 accelerators"
+
+
+def test_plan_summary_names_the_stack_of_every_trainium_figure(capsys):
+    """`aifactory plan` prints the stacks block after its summary: with or without alternatives (the
+    blueprint may skip them), each row and the break-even say which stack and whether it is measured."""
+    from tests.conftest import EXAMPLE
+
+    assert main(["plan", str(EXAMPLE), "--samples", "300", "--year", "2027"]) == 0  # both platforms compared
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Trainium serving stacks side by side" in text
+    assert "break-even (stack: neuron-oss, measured): Trn3 Gen2 UltraServer costs no more per million tokens" in text
