@@ -119,9 +119,9 @@ def main() -> int:
     wall = statistics.median(times)
     print(f"forecast: {args.workloads} workloads x 5 years x 2 platforms x {args.samples:,} samples")
     print(f"wall time (parse, make_plan, to_json): median {wall:.3f} s over {args.repeat} runs "
-          f"(min {min(times):.3f}, max {max(times):.3f}); CPU time of the process: median {statistics.median(cpu):.3f} s "
-          "(the wall time on a machine shared with other work)")
-    print(f"extra run per Trainium platform under its other stack (trn3 neuron-aws, size + budget): "
+          f"(min {min(times):.3f}, max {max(times):.3f}); CPU time of the process: median "
+          f"{statistics.median(cpu):.3f} s (the wall time on a machine shared with other work)")
+    print("extra run per Trainium platform under its other stack (trn3 neuron-aws, size + budget): "
           f"median {extra:.3f} s")
     print(f"peak traced memory: {peak / 2**30:.3f} GiB; peak RSS of the process: {rss_gib:.3f} GiB")
     print(f"configurations evaluated: {configs:,} ({configs / wall:,.0f} per second)")
