@@ -361,23 +361,21 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
     if args.samples is not None:
         overrides["samples"] = args.samples
     settings = replace(settings, **overrides)
-    _bounded(forecast, 1, args.samples if args.samples is not None else settings.samples,
-             "--samples" if args.samples is not None else "samples (stack config)")
+    if args.samples is not None:  # the flag's own bound; the stack's and the forecast's run in infra.program.prepare
+        _bounded(forecast, 1 if settings.platform_given else len(forecast.platforms), args.samples)
     return settings, forecast
 
 
 def _plan(args: argparse.Namespace) -> int:
     from aifactory.progress import Progress
     from infra.offline import manifest_document, run_offline, summary
-    from sizing.sanity import check_plan
 
-    settings, forecast = _stack_settings(args)
+    settings, _forecast = _stack_settings(args)
     bar = Progress(quiet=args.json)
     bar.stage("sizing and running the Pulumi program under mocks")
     with bar.ticking():
-        manifest = run_offline(settings)
+        manifest = run_offline(settings, source=args.stack_config or "defaults")  # bounds, sanity: in prepare
     bar.finish()
-    check_plan(manifest.plan, forecast)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out is not None:
         _write(args.out, text, "manifest")
@@ -406,13 +404,11 @@ def _plan(args: argparse.Namespace) -> int:
 def _account_check(args: argparse.Namespace) -> int:
     from infra.findings import Clients
     from infra.program import prepare
-    from sizing.sanity import check_plan
 
     if not 0 < args.time_budget <= 3600:
         raise InputError("command line", "--time-budget", f"must be between 0 and 3600 seconds, got {args.time_budget}")
     settings, forecast = _stack_settings(args, region=args.region)
-    sized_forecast, plan_doc, blueprint = prepare(settings)
-    check_plan(plan_doc, sized_forecast)
+    _sized, _plan_doc, blueprint = prepare(settings, args.stack_config or "defaults")  # bounds and sanity too
     clients = Clients.for_region(args.region, budget_s=args.time_budget)
     if args.command == "preflight":
         from infra.preflight import preflight

@@ -174,7 +174,7 @@ class Manifest:
 
 
 def run_offline(settings: StackSettings, catalog: Catalog | None = None,
-                sized: tuple[Forecast, dict[str, Any]] | None = None) -> Manifest:
+                sized: tuple[Forecast, dict[str, Any]] | None = None, source: str = "stack config") -> Manifest:
     """Run the program with mocks; raises InputError for bad settings or forecast, like `pulumi up` would.
 
     ``sized`` reuses a forecast and plan the caller already has (see ``infra.program.prepare``).
@@ -182,7 +182,7 @@ def run_offline(settings: StackSettings, catalog: Catalog | None = None,
     from infra.program import build, prepare
 
     catalog = catalog or load_catalog()
-    forecast, plan, blueprint = prepare(settings, sized=sized)
+    forecast, plan, blueprint = prepare(settings, source, sized=sized)
     offline = OfflineAws(settings, catalog)
     monitor = RecordingMonitor(offline)
     PULUMI_ROOT.set(None)

@@ -49,8 +49,9 @@ def num(x: Any) -> float | None:
 
 def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: int | None = None,
               seed: int | None = None, catalog: Catalog | None = None,
-              progress: Callable[[float], None] | None = None) -> dict[str, Any]:
-    """Size the forecast and return the plan document."""
+              progress: Callable[[float], None] | None = None, analyses: bool = True) -> dict[str, Any]:
+    """Size the forecast and return the plan document (``analyses=False``: without the what-ifs a
+    blueprint does not use, tornado and Pareto, for the deploy path)."""
     catalog = catalog or load_catalog()
     pids = list(platforms or forecast.platforms)
     for i, p in enumerate(pids):
@@ -69,8 +70,9 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     plan["monte_carlo"]["seed"] = s
     from sizing.breakeven import annotate  # here, not on top: breakeven uses this module's num()
     annotate(plan, sz, catalog, bud, s)  # platforms.<id>.power_sensitivity and .break_even
-    plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
-    plan["pareto"] = pareto(forecast, catalog, pids)
+    if analyses:
+        plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
+        plan["pareto"] = pareto(forecast, catalog, pids)
     return plan
 
 
