@@ -369,6 +369,7 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
 def _plan(args: argparse.Namespace) -> int:
     from aifactory.progress import Progress
     from infra.offline import manifest_document, run_offline, summary
+    from sizing.wording import plural
 
     settings, _forecast = _stack_settings(args)
     bar = Progress(quiet=args.json)
@@ -383,14 +384,16 @@ def _plan(args: argparse.Namespace) -> int:
     _warn_cap(manifest.plan)
     api = manifest.api_violations()
     if api:
-        print(f"AWS API rules: {len(api)} name(s) or description(s) AWS would refuse; the plan is rejected:",
+        print(f"AWS API rules: {plural(len(api), 'name or description', 'names or descriptions')} AWS would refuse; "
+              "the plan is rejected:",
               file=sys.stderr)
         for a in api:
             print(f"  {a}", file=sys.stderr)
         return 1
     report = manifest.check()
     if not report.ok:
-        print(f"sovereignty rules: {len(report.violations)} violation(s); the plan is rejected:", file=sys.stderr)
+        print(f"sovereignty rules: {plural(len(report.violations), 'violation')}; the plan is rejected:",
+              file=sys.stderr)
         for v in report.violations:
             print(f"  {v}", file=sys.stderr)
         return 1

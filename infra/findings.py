@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from infra.aws import BUDGET_S, Budget, explain, session_clients
+from sizing.wording import plural
 
 BLOCKING, WARNING, OK = "blocking", "warning", "ok"
 
@@ -104,7 +105,7 @@ class Result:
             if f.fix and f.severity != OK:
                 lines.append(f"          fix: {f.fix}")
         lines += ["", f"{len(self.blocking)} blocking, "
-                      f"{sum(f.severity == WARNING for f in self.findings)} warnings, "
+                      f"{plural(sum(f.severity == WARNING for f in self.findings), 'warning')}, "
                       f"{sum(f.severity == OK for f in self.findings)} ok"]
         return "\n".join(lines) + "\n"
 

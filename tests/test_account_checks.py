@@ -26,6 +26,7 @@ from infra.preflight import preflight
 from infra.program import prepare
 from infra.settings import PROJECT, parse_settings
 from infra.verify import verify
+from sizing.wording import plural
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"  # moto's account
@@ -302,7 +303,7 @@ def test_preflight_existing_reservation_unknown_id(aws, stack):
 def test_preflight_existing_without_enough_ids(aws, stack):
     settings, bp = stack(capacityType="existing")
     found = blocking(preflight(settings, bp, clients(), REGION, now=NOW))
-    assert f"{len(bp.pod_groups)} pod groups but 0 reservation id(s)" in found["capacity-ids"]
+    assert f"{plural(len(bp.pod_groups), 'pod group')} but 0 reservation ids" in found["capacity-ids"]
 
 
 def test_sagemaker_instance_types_come_from_the_api_model():
