@@ -236,7 +236,7 @@ def summary(m: Manifest) -> str:
         f"pods: {plural(len(bp.pod_groups), 'group')}, {plural(bp.domains_built, 'domain')}, "
         f"{bp.instances_built:,} x {bp.instance_type}"
         + ("" if bp.instance_type_confirmed else " (placeholder instance type: confirm before deploying)")
-        + (f"; {plural(bp.domains_planned - bp.domains_built, "domain's", "domains'")} worth served by SageMaker/Bedrock"
+        + (f"; the work of {plural(bp.domains_planned - bp.domains_built, 'more domain')} served by SageMaker/Bedrock"
            if bp.domains_planned != bp.domains_built else ""),
         f"customer site must provide: {fac['facility_power_mw']:,.1f} MW, "
         f"{plural(fac['domains'], bp.platform.domain_name)}, "
