@@ -22,7 +22,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.blueprint import Blueprint
-from infra.rules import Context, Report, Resource, check_all
+from infra.rules import Report, Resource, check_all
 from infra.settings import PROJECT, StackSettings
 from sizing.catalog import Catalog, load_catalog
 from sizing.forecast import Forecast
@@ -87,6 +87,10 @@ class OfflineAws(pmocks.Mocks):
             return {"service": service, "serviceName": f"com.amazonaws.{self.region}.{service}",
                     "serviceType": a.get("serviceType", "Interface"), "availabilityZones": zones[:3],
                     "owner": "amazon", "id": f"offline-{service}"}
+        if token == "aws:ec2/getLocalGatewayRouteTable:getLocalGatewayRouteTable":
+            table = str(a.get("localGatewayRouteTableId", ""))
+            return {"localGatewayRouteTableId": table, "localGatewayId": "lgw-" + table[-17:].rjust(17, "0"),
+                    "outpostArn": self.settings.site.outpost_arn or "", "state": "available", "id": table}
         if token == "aws:ec2/getInstanceType:getInstanceType":
             return self._instance_type(a.get("instanceType", ""))
         if token == "aws:ec2/getCapacityBlockOffering:getCapacityBlockOffering":
@@ -154,7 +158,7 @@ class Manifest:
                          provider_region=r["provider_region"], protect=r["protect"]) for r in self.custom()]
 
     def check(self) -> Report:
-        return check_all(self.rule_resources(), Context(self.settings.regions))
+        return check_all(self.rule_resources(), self.settings.rules_context())
 
     def api_violations(self) -> list[Any]:
         """What AWS or the provider would refuse in names and descriptions (infra/api_rules.py)."""

@@ -23,7 +23,7 @@ from infra.aws import error_code, need
 from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
 from infra.components.data import PURPOSES
 from infra.findings import BLOCKING, OK, Check, Clients, Finding, Result, run_checks
-from infra.rules import Context, Resource, check_all
+from infra.rules import Resource, check_all
 from infra.settings import StackSettings
 from infra.verify_network import _ec2, links, network, resolver, sagemaker
 
@@ -157,7 +157,7 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
     live = found[0]
 
     def judge(resources: list[Resource], what: str) -> Iterator[Finding]:
-        report = check_all(resources, Context(settings.regions))
+        report = check_all(resources, settings.rules_context())
         for v in report.violations:
             yield Finding(f"sovereignty:{v.rule}", BLOCKING, v.message)
         if report.ok:
