@@ -243,7 +243,13 @@ def _on_site_cidrs(raw: Any, kind: str, vpc_cidr: str, source: str) -> tuple[str
     if cidrs and kind not in ON_SITE_KINDS:
         raise InputError(source, path, f"only a site with a local gateway ({' or '.join(ON_SITE_KINDS)}) reaches "
                          f"on-site networks; this stack's site.kind is {kind}")
-    vpc = ipaddress.IPv4Network(vpc_cidr)
+    return check_on_site_cidrs(cidrs, source, path, vpc_cidr)
+
+
+def check_on_site_cidrs(cidrs: tuple[str, ...], source: str, path: str, vpc_cidr: str | None) -> tuple[str, ...]:
+    """THE check of declared on-site networks (stack setting, `verify-org --on-site-cidr`): private IPv4 blocks,
+    never a default route, not overlapping each other nor ``vpc_cidr`` when given."""
+    vpc = ipaddress.IPv4Network(vpc_cidr) if vpc_cidr else None
     seen: list[ipaddress.IPv4Network] = []
     for i, text in enumerate(cidrs):
         where = f"{path}[{i}]"
@@ -257,7 +263,7 @@ def _on_site_cidrs(raw: Any, kind: str, vpc_cidr: str, source: str) -> tuple[str
         if not any(net.subnet_of(pool) for pool in VPC_POOLS):
             raise InputError(source, where, f"{text!r} is not a private block; allowed: inside "
                              f"{', '.join(map(str, VPC_POOLS))} (a public block reaches beyond the customer's site)")
-        if net.overlaps(vpc):
+        if vpc is not None and net.overlaps(vpc):
             raise InputError(source, where, f"{text!r} overlaps the factory VPC {vpc_cidr} (vpcCidr)")
         clash = next((str(s) for s in seen if net.overlaps(s)), None)
         if clash:
