@@ -44,6 +44,9 @@ class Clients:
     ec2_client_vpn: Any = None  # Client VPN endpoints (moto's server lacks them: tests stub this slot)
     resolver: Any = None  # Route 53 Resolver
     sagemaker: Any = None
+    ec2_local_gateway: Any = None  # local-gateway route tables and routes (moto lacks them: tests stub this slot)
+    directconnect: Any = None
+    lattice: Any = None  # VPC Lattice
 
     budget: Budget | None = None
 
@@ -59,10 +62,11 @@ class Clients:
                     if v is not None}
         made = session_clients(region, {"ec2": "ec2", "sts": "sts", "quotas": "service-quotas",
                                         "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail",
-                                        "resolver": "route53resolver", "sagemaker": "sagemaker"},
+                                        "resolver": "route53resolver", "sagemaker": "sagemaker",
+                                        "directconnect": "directconnect", "lattice": "vpc-lattice"},
                                budget, **timeouts)
         return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"],
-                       ec2_client_vpn=made["ec2"], budget=budget, **made)
+                       ec2_client_vpn=made["ec2"], ec2_local_gateway=made["ec2"], budget=budget, **made)
 
 
 @dataclass

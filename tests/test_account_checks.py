@@ -157,6 +157,19 @@ def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserve
         v.add_response("describe_client_vpn_endpoints",
                        client_vpn if isinstance(client_vpn, dict) else {"ClientVpnEndpoints": list(client_vpn)})
     v.activate()
+    # STUBBED: moto has no Outpost local gateways
+    c.ec2_local_gateway = s.client("ec2")
+    lgw = Stubber(c.ec2_local_gateway)
+    lgw.add_response("describe_local_gateway_route_table_vpc_associations",
+                     {"LocalGatewayRouteTableVpcAssociations": []})
+    lgw.activate()
+    # STUBBED: moto's Direct Connect has no virtual interfaces nor gateway associations
+    c.directconnect = s.client("directconnect")
+    dx = Stubber(c.directconnect)
+    dx.add_response("describe_virtual_interfaces", {"virtualInterfaces": []})
+    for _ in range(2):  # one per gateway of the VPC (a test adds at most two)
+        dx.add_response("describe_direct_connect_gateway_associations", {"directConnectGatewayAssociations": []})
+    dx.activate()
     return c
 
 
@@ -627,6 +640,7 @@ def test_verify_unreadable_egress_answers_are_could_not_check(aws, stack, fault)
         s = Stubber(c.sagemaker)
         s.add_response("list_domains", {"Domains": [{"DomainId": "d-0a", "DomainName": f"{bp.name}-studio"}]})
         s.add_response("describe_domain", {})
+        s.add_response("list_endpoints", {"Endpoints": []}, {"NameContains": bp.name})  # sagemaker-models reads on
         s.activate()
     result = verify(settings, bp, c)
     check = {"resolver-empty": "route53-resolver", "domain-empty": "sagemaker"}.get(fault, "vpn-transit-client-vpn")
