@@ -97,6 +97,15 @@ def _build() -> argparse.ArgumentParser:
         v.add_argument("--time-budget", type=float, default=120.0, metavar="S",
                        help="seconds for all AWS calls of the run; checks left when it is spent say so (120)")
 
+    g = sub.add_parser("verify-org", help="check the organisation's live SCPs and attachments with the org "
+                       "program's rules (run with the management or delegated-admin account's credentials)")
+    g.add_argument("--target", metavar="ID", help="the factory's OU or account id: judge only the SCPs binding it")
+    g.add_argument("--on-site-cidr", action="append", default=[], metavar="CIDR",
+                   help="an ai-factory/Outpost site's on-premises network (the org stack's localGatewayRouting)")
+    g.add_argument("--region", default="us-east-1", help="region of the Organizations endpoint (us-east-1)")
+    g.add_argument("--json", action="store_true", help="print the findings as JSON")
+    g.add_argument("--time-budget", type=float, default=120.0, metavar="S", help="seconds for all AWS calls (120)")
+
     r = sub.add_parser("report", help="render the sizing report: one self-contained HTML page")
     r.add_argument("forecast", help="forecast YAML file")
     r.add_argument("--out", default="report.html", metavar="report.html", help="where to write the page")
@@ -376,23 +385,21 @@ def _stack_settings(args: argparse.Namespace, region: str | None = None) -> Any:
     if args.samples is not None:
         overrides["samples"] = args.samples
     settings = replace(settings, **overrides)
-    _bounded(forecast, 1, args.samples if args.samples is not None else settings.samples,
-             "--samples" if args.samples is not None else "samples (stack config)")
+    if args.samples is not None:  # the flag's own bound; the stack's and the forecast's run in infra.program.prepare
+        _bounded(forecast, 1 if settings.platform_given else len(forecast.platforms), args.samples)
     return settings, forecast
 
 
 def _plan(args: argparse.Namespace) -> int:
     from aifactory.progress import Progress
     from infra.offline import manifest_document, run_offline, summary
-    from sizing.sanity import check_plan
 
-    settings, forecast = _stack_settings(args)
+    settings, _forecast = _stack_settings(args)
     bar = Progress(quiet=args.json)
     bar.stage("sizing and running the Pulumi program under mocks")
     with bar.ticking():
-        manifest = run_offline(settings)
+        manifest = run_offline(settings, source=args.stack_config or "defaults")  # bounds, sanity: in prepare
     bar.finish()
-    check_plan(manifest.plan, forecast)
     text = json.dumps(manifest_document(manifest), indent=2, sort_keys=True, default=str) + "\n"
     if args.out is not None:
         _write(args.out, text, "manifest")
@@ -422,13 +429,11 @@ def _plan(args: argparse.Namespace) -> int:
 def _account_check(args: argparse.Namespace) -> int:
     from infra.findings import Clients
     from infra.program import prepare
-    from sizing.sanity import check_plan
 
     if not 0 < args.time_budget <= 3600:
         raise InputError("command line", "--time-budget", f"must be between 0 and 3600 seconds, got {args.time_budget}")
     settings, forecast = _stack_settings(args, region=args.region)
-    sized_forecast, plan_doc, blueprint = prepare(settings)
-    check_plan(plan_doc, sized_forecast)
+    _sized, _plan_doc, blueprint = prepare(settings, args.stack_config or "defaults")  # bounds and sanity too
     clients = Clients.for_region(args.region, budget_s=args.time_budget)
     if args.command == "preflight":
         from infra.preflight import preflight
@@ -440,6 +445,22 @@ def _account_check(args: argparse.Namespace) -> int:
         result = verify(settings, blueprint, clients)
     title = (f"{args.command} of {blueprint.name} ({blueprint.platform.name}, build year {blueprint.build_year}) "
              f"in {args.region}")
+    sys.stdout.write(result.to_json() if args.json else result.render(title))
+    return 1 if result.blocking else 0
+
+
+def _verify_org(args: argparse.Namespace) -> int:
+    from infra.aws import Budget, session_clients
+    from infra.settings import check_on_site_cidrs
+    from infra.verify_org import verify_org
+
+    if not 0 < args.time_budget <= 3600:
+        raise InputError("command line", "--time-budget", f"must be between 0 and 3600 seconds, got {args.time_budget}")
+    on_site = check_on_site_cidrs(tuple(args.on_site_cidr), "command line", "--on-site-cidr", None)
+    budget = Budget(args.time_budget)
+    org = session_clients(args.region, {"org": "organizations"}, budget)["org"]
+    result = verify_org(org, on_site, args.target, budget)
+    title = f"verify-org: the SCPs {'binding ' + args.target if args.target else 'of the organisation'}"
     sys.stdout.write(result.to_json() if args.json else result.render(title))
     return 1 if result.blocking else 0
 
@@ -478,7 +499,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"report": _report, "size": _size, "predict": _predict, "plan": _plan, "calibrate": _calibrate,
-            "preflight": _account_check, "verify": _account_check, "schema": _schema}
+            "preflight": _account_check, "verify": _account_check, "schema": _schema,
+            "verify-org": _verify_org}
 
 
 GRACE_S = 5.0  # after Ctrl-C or SIGTERM, the run has this long to unwind before it is ended hard

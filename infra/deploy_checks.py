@@ -14,6 +14,7 @@ from infra.api_rules import enum
 from infra.blueprint import CAPACITY_BLOCK_ACCOUNT_MAX, CAPACITY_BLOCK_MAX_INSTANCES, Blueprint
 from infra.components.services import sagemaker_instance_type
 from infra.settings import PROJECT, StackSettings
+from sizing.wording import plural
 
 CONTEXT_VARIANT = re.compile(r".+:\d+k")  # provisioned-throughput model ids carry a context length, e.g. ...:128k
 
@@ -48,10 +49,12 @@ def _capacity(settings: StackSettings, bp: Blueprint) -> list[Refusal]:
     kind = bp.capacity_type
     out = []
     if kind in ("existing", "capacity-block") and len(settings.capacity_reservation_ids) != len(bp.pod_groups):
-        sizes = ", ".join(f"{g.name}: {g.instances} x {bp.instance_type} ({g.domains} {bp.platform.domain_name}s) "
+        sizes = ", ".join(f"{g.name}: {g.instances} x {bp.instance_type} "
+                          f"({plural(g.domains, bp.platform.domain_name)}) "
                           f"in pod zone {g.zone_index}" for g in bp.pod_groups)
         out.append(Refusal(key, f"capacityType {kind} consumes one reservation id per pod group: "
-                           f"{len(settings.capacity_reservation_ids)} given, {len(bp.pod_groups)} groups ({sizes})"))
+                           f"{len(settings.capacity_reservation_ids)} given, "
+                           f"{plural(len(bp.pod_groups), 'group')} ({sizes})"))
     if kind == "capacity-block":
         big = [g.name for g in bp.pod_groups if g.instances > CAPACITY_BLOCK_MAX_INSTANCES]
         if big:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from infra.aws import BUDGET_S, Budget, explain, session_clients
+from sizing.wording import plural
 
 BLOCKING, WARNING, OK = "blocking", "warning", "ok"
 
@@ -43,6 +44,9 @@ class Clients:
     ec2_client_vpn: Any = None  # Client VPN endpoints (moto's server lacks them: tests stub this slot)
     resolver: Any = None  # Route 53 Resolver
     sagemaker: Any = None
+    ec2_local_gateway: Any = None  # local-gateway route tables and routes (moto lacks them: tests stub this slot)
+    directconnect: Any = None
+    lattice: Any = None  # VPC Lattice
 
     budget: Budget | None = None
 
@@ -58,10 +62,11 @@ class Clients:
                     if v is not None}
         made = session_clients(region, {"ec2": "ec2", "sts": "sts", "quotas": "service-quotas",
                                         "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail",
-                                        "resolver": "route53resolver", "sagemaker": "sagemaker"},
+                                        "resolver": "route53resolver", "sagemaker": "sagemaker",
+                                        "directconnect": "directconnect", "lattice": "vpc-lattice"},
                                budget, **timeouts)
         return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"],
-                       ec2_client_vpn=made["ec2"], budget=budget, **made)
+                       ec2_client_vpn=made["ec2"], ec2_local_gateway=made["ec2"], budget=budget, **made)
 
 
 @dataclass
@@ -104,7 +109,7 @@ class Result:
             if f.fix and f.severity != OK:
                 lines.append(f"          fix: {f.fix}")
         lines += ["", f"{len(self.blocking)} blocking, "
-                      f"{sum(f.severity == WARNING for f in self.findings)} warnings, "
+                      f"{plural(sum(f.severity == WARNING for f in self.findings), 'warning')}, "
                       f"{sum(f.severity == OK for f in self.findings)} ok"]
         return "\n".join(lines) + "\n"
 

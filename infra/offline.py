@@ -22,10 +22,11 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from infra.blueprint import Blueprint
-from infra.rules import Context, Report, Resource, check_all
+from infra.rules import Report, Resource, check_all
 from infra.settings import PROJECT, StackSettings
 from sizing.catalog import Catalog, load_catalog
 from sizing.forecast import Forecast
+from sizing.wording import plural
 
 OFFLINE_ACCOUNT = "000000000000"
 BANNER = "OFFLINE PREVIEW: the Pulumi program run with mocks and an offline view of AWS; nothing was deployed"
@@ -86,6 +87,10 @@ class OfflineAws(pmocks.Mocks):
             return {"service": service, "serviceName": f"com.amazonaws.{self.region}.{service}",
                     "serviceType": a.get("serviceType", "Interface"), "availabilityZones": zones[:3],
                     "owner": "amazon", "id": f"offline-{service}"}
+        if token == "aws:ec2/getLocalGatewayRouteTable:getLocalGatewayRouteTable":
+            table = str(a.get("localGatewayRouteTableId", ""))
+            return {"localGatewayRouteTableId": table, "localGatewayId": "lgw-" + table[-17:].rjust(17, "0"),
+                    "outpostArn": self.settings.site.outpost_arn or "", "state": "available", "id": table}
         if token == "aws:ec2/getInstanceType:getInstanceType":
             return self._instance_type(a.get("instanceType", ""))
         if token == "aws:ec2/getCapacityBlockOffering:getCapacityBlockOffering":
@@ -153,7 +158,7 @@ class Manifest:
                          provider_region=r["provider_region"], protect=r["protect"]) for r in self.custom()]
 
     def check(self) -> Report:
-        return check_all(self.rule_resources(), Context(self.settings.regions))
+        return check_all(self.rule_resources(), self.settings.rules_context())
 
     def api_violations(self) -> list[Any]:
         """What AWS or the provider would refuse in names and descriptions (infra/api_rules.py)."""
@@ -174,7 +179,7 @@ class Manifest:
 
 
 def run_offline(settings: StackSettings, catalog: Catalog | None = None,
-                sized: tuple[Forecast, dict[str, Any]] | None = None) -> Manifest:
+                sized: tuple[Forecast, dict[str, Any]] | None = None, source: str = "stack config") -> Manifest:
     """Run the program with mocks; raises InputError for bad settings or forecast, like `pulumi up` would.
 
     ``sized`` reuses a forecast and plan the caller already has (see ``infra.program.prepare``).
@@ -182,7 +187,7 @@ def run_offline(settings: StackSettings, catalog: Catalog | None = None,
     from infra.program import build, prepare
 
     catalog = catalog or load_catalog()
-    forecast, plan, blueprint = prepare(settings, sized=sized)
+    forecast, plan, blueprint = prepare(settings, source, sized=sized)
     offline = OfflineAws(settings, catalog)
     monitor = RecordingMonitor(offline)
     PULUMI_ROOT.set(None)
@@ -227,21 +232,25 @@ def summary(m: Manifest) -> str:
         *([] if m.settings.platform_given else
           [f"platform {bp.platform.id}: the plan's recommendation ({m.plan['recommendation']['reason']}); "
            "set the stack's platform to build another"]),
-        f"plan at P{m.plan['forecast']['provision_percentile']:g}: {head['domains']:,.0f} {bp.platform.domain_name}s, "
-        f"{head['accelerators']:,.0f} accelerators, {head['facility_power_mw']:,.1f} MW facility, "
+        f"plan at P{m.plan['forecast']['provision_percentile']:g}: "
+        f"{plural(round(head['domains']), bp.platform.domain_name)}, "
+        f"{plural(round(head['accelerators']), 'accelerator')}, {head['facility_power_mw']:,.1f} MW facility, "
         f"{head['hbm_provisioned_tb']:,.0f} TB HBM"
         + (f", ${head['cost_usd'] / 1e6:,.1f}M/yr" if head.get("cost_usd") else ""),
-        f"pods: {len(bp.pod_groups)} groups, {bp.domains_built} domains, {bp.instances_built:,} x {bp.instance_type}"
+        f"pods: {plural(len(bp.pod_groups), 'group')}, {plural(bp.domains_built, 'domain')}, "
+        f"{bp.instances_built:,} x {bp.instance_type}"
         + ("" if bp.instance_type_confirmed else " (placeholder instance type: confirm before deploying)")
-        + (f"; {bp.domains_planned - bp.domains_built} domains' worth served by SageMaker/Bedrock"
+        + (f"; the work of {plural(bp.domains_planned - bp.domains_built, 'more domain')} served by SageMaker/Bedrock"
            if bp.domains_planned != bp.domains_built else ""),
-        f"customer site must provide: {fac['facility_power_mw']:,.1f} MW, {fac['domains']:,} "
-        f"{bp.platform.domain_name}s, {'liquid cooling' if fac['liquid_cooling_required'] else 'air cooling'}"
+        f"customer site must provide: {fac['facility_power_mw']:,.1f} MW, "
+        f"{plural(fac['domains'], bp.platform.domain_name)}, "
+        f"{'liquid cooling' if fac['liquid_cooling_required'] else 'air cooling'}"
         + (f" (power cap {fac['power_cap_mw']} MW: {'met' if fac['power_cap_met'] else 'EXCEEDED'})"
            if fac["power_cap_mw"] else ""),
         *_refusal_lines(m),
         "",
-        f"{len(m.custom())} resources in {len([r for r in m.resources if not r['custom']])} components "
+        f"{plural(len(m.custom()), 'resource')} in "
+        f"{plural(len([r for r in m.resources if not r['custom']]), 'component')} "
         f"(registered in {m.seconds:.1f} s)",
         "",
         "by component:",
@@ -261,7 +270,8 @@ def _deploy_refusals(m: Manifest) -> list[Any]:
 
 
 def _refusal_lines(m: Manifest) -> list[str]:
-    jobs = [f"training job {j}: {v['domains']} domains in pod zone {v['zone_index']} (the fabric zone, with FSx), "
+    jobs = [f"training job {j}: {plural(v['domains'], 'domain')} in pod zone {v['zone_index']} "
+            "(the fabric zone, with FSx), "
             f"groups {', '.join(v['groups']) or '(none built yet)'}" for j, v in m.blueprint.jobs.items()]
     found = _deploy_refusals(m)
     quotas = [f"quota to raise before pulumi up: '{name}' {need} (default {default})"

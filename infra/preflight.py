@@ -39,6 +39,7 @@ from infra.blueprint import (
 from infra.components.services import sagemaker_instance_type
 from infra.findings import BLOCKING, OK, WARNING, Check, Clients, Finding, Result, run_checks
 from infra.settings import StackSettings
+from sizing.wording import plural
 
 QUOTA_BY_FAMILY = {
     "p": "Running On-Demand P instances",
@@ -120,7 +121,8 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("instance-type-offered", BLOCKING, f"{itype} is not offered in {', '.join(missing)} "
                           f"(offered in {', '.join(offered)})", "use zones that offer it (site.zones)")
         elif not zones and len(offered) < bp.zone_count:
-            yield Finding("instance-type-offered", WARNING, f"{itype} is offered in {len(offered)} zones, the pods "
+            yield Finding("instance-type-offered", WARNING, f"{itype} is offered in {plural(len(offered), 'zone')}, "
+                          "the pods "
                           f"spread over {bp.zone_count}", f"set site.zones to {offered}")
         else:
             yield Finding("instance-type-offered", OK, f"{itype} is offered in {', '.join(zones or offered)}")
@@ -167,8 +169,9 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
         if bp.capacity_type == "capacity-block":
             yield from capacity_blocks(settings, bp, clients, now)
         elif bp.capacity_type == "existing":
-            yield Finding("capacity", OK, f"capacity is contracted: {len(settings.capacity_reservation_ids)} "
-                          "reservation id(s) supplied (checked one by one under capacity-ids)")
+            yield Finding("capacity", OK, f"capacity is contracted: "
+                          f"{plural(len(settings.capacity_reservation_ids), 'reservation id')} supplied "
+                          "(checked one by one under capacity-ids)")
         elif bp.capacity_type == "reservation":
             found = pages(clients.ec2_capacity, "describe_capacity_reservations", "CapacityReservations",
                           Filters=[{"Name": "instance-type", "Values": [itype]},
@@ -206,7 +209,8 @@ def preflight(settings: StackSettings, blueprint: Blueprint, clients: Clients, f
             yield Finding("vpc-cidr-blocks", BLOCKING, f"the plan needs {blocks} /16 blocks in one VPC; the quota is "
                           f"{quota:.0f}{source}", f"raise '{VPC_BLOCKS_QUOTA}' to {blocks} in Service Quotas")
         else:
-            yield Finding("vpc-cidr-blocks", OK, f"{blocks} address block(s) within the quota of {quota:.0f}{source}")
+            yield Finding("vpc-cidr-blocks", OK,
+                          f"{plural(blocks, 'address block')} within the quota of {quota:.0f}{source}")
 
     def bedrock_models() -> Iterator[Finding]:
         if not bp.bedrock:
@@ -243,7 +247,7 @@ def capacity_blocks(settings: StackSettings, bp: Blueprint, clients: Clients, no
     itype, groups = bp.instance_type, bp.pod_groups
     big = [g for g in groups if g.instances > CAPACITY_BLOCK_MAX_INSTANCES]
     if big:
-        yield Finding("capacity", BLOCKING, f"{len(big)} pod group(s) need more than "
+        yield Finding("capacity", BLOCKING, f"{plural(len(big), 'pod group')} need more than "
                       f"{CAPACITY_BLOCK_MAX_INSTANCES} instances (e.g. {big[0].name}: {big[0].instances}); a "
                       f"Capacity Block holds at most {CAPACITY_BLOCK_MAX_INSTANCES}",
                       "lower domainsPerGroup so that each pod group fits one block")
@@ -321,7 +325,8 @@ def reservation_ids(settings: StackSettings, bp: Blueprint, clients: Clients, no
         return
     key = "sovereign-ai-factory:capacityReservationIds"
     if len(ids) < len(bp.pod_groups):
-        yield Finding("capacity-ids", BLOCKING, f"{len(bp.pod_groups)} pod groups but {len(ids)} reservation id(s)",
+        yield Finding("capacity-ids", BLOCKING,
+                      f"{plural(len(bp.pod_groups), 'pod group')} but {plural(len(ids), 'reservation id')}",
                       f"set {key} to one id per pod group, in group order (the ids AWS handed over)")
         if not ids:
             return
@@ -336,7 +341,7 @@ def reservation_ids(settings: StackSettings, bp: Blueprint, clients: Clients, no
             yield Finding("capacity-ids", BLOCKING, f"{g.name}: {cr} {'; '.join(problems)}",
                           f"check {key} against `aws ec2 describe-capacity-reservations` (or ask AWS)")
     if not bad:
-        yield Finding("capacity-ids", OK, f"{min(len(ids), len(bp.pod_groups))} reservation(s) match their pod "
+        yield Finding("capacity-ids", OK, f"{plural(min(len(ids), len(bp.pod_groups)), 'reservation')} match their pod "
                       f"groups: {bp.instance_type}, zone, count, state and dates")
 
 
@@ -388,4 +393,4 @@ def sagemaker_endpoints(bp: Blueprint, clients: Clients) -> Iterator[Finding]:
         yield Finding("sagemaker", BLOCKING, f"'{name}' is {0 if have is None else have:.0f}; the endpoints need "
                       f"{wanted}", f"request '{name}' of at least {wanted} in Service Quotas")
     else:
-        yield Finding("sagemaker", OK, f"'{name}' {have:.0f} covers {wanted} endpoint instance(s)")
+        yield Finding("sagemaker", OK, f"'{name}' {have:.0f} covers {plural(wanted, 'endpoint instance')}")

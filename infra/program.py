@@ -18,8 +18,10 @@ from infra.blueprint import Blueprint, make_blueprint
 from infra.components.factory import Factory, FactoryArgs
 from infra.settings import _KEYS, AWS_KEYS, PROJECT, StackSettings, parse_settings
 from sizing.catalog import load_catalog
+from sizing.errors import InputError
 from sizing.forecast import Forecast, load_forecast
 from sizing.plan import make_plan
+from sizing.sanity import check_bounds, check_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,25 +49,45 @@ def plan_sampling(settings: StackSettings, forecast: Forecast) -> tuple[int, int
 
 def prepare(settings: StackSettings, source: str = "stack config",
             sized: tuple[Forecast, dict[str, Any]] | None = None) -> tuple[Forecast, dict[str, Any], Blueprint]:
-    """Size the forecast for the stack's platform (seeded: same inputs, same plan) and make the blueprint.
+    """Size the forecast for the stack's platform (seeded: same inputs, same plan), check it and make the
+    blueprint.
 
+    THE one path `pulumi up`, `aifactory plan`, `preflight`, `verify` and the report's inventory take: the
+    input bounds (sizing.sanity.check_bounds) and the plan sanity checks (check_plan) run here, so a stack
+    whose forecast is too large or whose plan is absurd is refused with the same error under every command.
     ``sized`` passes a forecast and plan already computed (the report's), so the blueprint is built from
     exactly the plan the caller shows rather than from a second sizing run.
     """
     if sized is None:
-        forecast = load_forecast(resolve_path(settings.forecast))
-        if settings.percentile:
-            forecast = replace(forecast, provision_percentile=settings.percentile)
+        forecast, plan = _size_for_stack(settings, source)
     else:
         forecast, plan = sized
-    if sized is None:
-        samples, seed = plan_sampling(settings, forecast)
-        # unset platform: size every platform the forecast compares and build the recommended one
-        compared = [settings.platform] if settings.platform_given else list(forecast.platforms)
-        plan = make_plan(forecast, platforms=compared, samples=samples, seed=seed)
+    check_plan(plan, forecast)
     if not settings.platform_given:
         settings = replace(settings, platform=default_platform(plan))
     return forecast, plan, make_blueprint(forecast, plan, settings, load_catalog(), source)
+
+
+def _size_for_stack(settings: StackSettings, source: str) -> tuple[Forecast, dict[str, Any]]:
+    """The deploy path's sizing: bounded first, and without the what-if analyses a blueprint does not use.
+
+    With the stack's platform unset every platform the forecast compares is sized, to find the
+    recommendation the stack then builds.
+    """
+    forecast = load_forecast(resolve_path(settings.forecast))
+    if settings.percentile:
+        forecast = replace(forecast, provision_percentile=settings.percentile)
+    samples, seed = plan_sampling(settings, forecast)
+    compared = [settings.platform] if settings.platform_given else list(forecast.platforms)
+    field = f"{PROJECT}:samples" if settings.samples is not None else "monte_carlo.samples"
+    try:
+        check_bounds(forecast, len(compared), samples, field)
+    except InputError as exc:
+        if exc.path != field or settings.samples is None:
+            raise
+        raise InputError(source, field, exc.message) from None  # the stack's samples: name the stack file
+    plan = make_plan(forecast, platforms=compared, samples=samples, seed=seed, analyses=False)
+    return forecast, plan
 
 
 def build(settings: StackSettings, forecast: Forecast, blueprint: Blueprint) -> Factory:
@@ -125,7 +147,7 @@ def main() -> None:
     from infra.deploy_checks import refusals
 
     settings = settings_from_pulumi()
-    forecast, _plan, blueprint = prepare(settings)
+    forecast, _plan, blueprint = prepare(settings, f"Pulumi.{settings.stack}.yaml")
     refused = refusals(settings, blueprint)
     if refused:
         raise pulumi.RunError("pulumi up refuses this stack (nothing was created):\n"

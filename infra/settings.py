@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from infra.rules import Context
 from sizing.errors import InputError
 from sizing.schema import Node, load_yaml
 
@@ -73,17 +74,24 @@ class StackSettings:
     stack: str = "dev"
     serving_image: str | None = None  # tag or sha256 digest in the factory's ECR repository (SageMaker models)
     platform_given: bool = False  # the stack set `platform` (otherwise infra.program decides it)
+    # the customer's own networks an ai-factory/outpost site's local gateway may route to (rules.Context)
+    on_site_cidrs: tuple[str, ...] = ()
 
     @property
     def regions(self) -> tuple[str, ...]:
         return self.allowed_regions or (self.region,)
 
+    def rules_context(self) -> Context:
+        """THE sovereignty-rules context of this stack (plan, verify and `pulumi up` judge with it)."""
+        return Context(self.regions, self.on_site_cidrs)
+
 
 _KEYS = {
     "forecast", "platform", "buildYear", "percentile", "samples", "seed", "capacityType",
     "capacityReservationIds", "allowedRegions", "site", "vpcCidr", "domainsPerGroup", "instanceType",
-    "amiParameter", "organizationId", "rootVolumeGib", "fsxThroughputPerTib", "name", "servingImage",
+    "amiParameter", "organizationId", "rootVolumeGib", "fsxThroughputPerTib", "name", "servingImage", "onSiteCidrs",
 }
+ON_SITE_KINDS = ("ai-factory", "outpost")  # sites with a local gateway to the customer's own networks
 
 
 @dataclass(frozen=True)
@@ -223,7 +231,45 @@ def parse_settings(values: dict[str, Any], source: str, *, default_region: str |
         root_volume_gib=whole("rootVolumeGib", 512, 64) or 512,
         fsx_throughput_per_tib=_choice_int(node, "fsxThroughputPerTib", (125, 250, 500, 1000), 500),
         name=name, stack=stack,
+        on_site_cidrs=_on_site_cidrs(own.get("onSiteCidrs"), site.kind, _vpc_cidr(node), source),
     )
+
+
+def _on_site_cidrs(raw: Any, kind: str, vpc_cidr: str, source: str) -> tuple[str, ...]:
+    """The customer's on-site networks: private IPv4 blocks (RFC 1918, or 100.64.0.0/10 as the VPC may use), no
+    default route, none overlapping the factory VPC or each other, and only on a site with a local gateway."""
+    path = f"{PROJECT}:onSiteCidrs"
+    cidrs = _text_list(raw, source, path)
+    if cidrs and kind not in ON_SITE_KINDS:
+        raise InputError(source, path, f"only a site with a local gateway ({' or '.join(ON_SITE_KINDS)}) reaches "
+                         f"on-site networks; this stack's site.kind is {kind}")
+    return check_on_site_cidrs(cidrs, source, path, vpc_cidr)
+
+
+def check_on_site_cidrs(cidrs: tuple[str, ...], source: str, path: str, vpc_cidr: str | None) -> tuple[str, ...]:
+    """THE check of declared on-site networks (stack setting, `verify-org --on-site-cidr`): private IPv4 blocks,
+    never a default route, not overlapping each other nor ``vpc_cidr`` when given."""
+    vpc = ipaddress.IPv4Network(vpc_cidr) if vpc_cidr else None
+    seen: list[ipaddress.IPv4Network] = []
+    for i, text in enumerate(cidrs):
+        where = f"{path}[{i}]"
+        try:
+            net = ipaddress.ip_network(text)
+        except ValueError as exc:
+            raise InputError(source, where, f"{text!r} is not an IPv4 CIDR block ({exc}); "
+                             "e.g. 192.168.10.0/24") from None
+        if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen == 0:
+            raise InputError(source, where, f"{text!r}: an IPv4 block, never a default route (0.0.0.0/0)")
+        if not any(net.subnet_of(pool) for pool in VPC_POOLS):
+            raise InputError(source, where, f"{text!r} is not a private block; allowed: inside "
+                             f"{', '.join(map(str, VPC_POOLS))} (a public block reaches beyond the customer's site)")
+        if vpc is not None and net.overlaps(vpc):
+            raise InputError(source, where, f"{text!r} overlaps the factory VPC {vpc_cidr} (vpcCidr)")
+        clash = next((str(s) for s in seen if net.overlaps(s)), None)
+        if clash:
+            raise InputError(source, where, f"{text!r} overlaps {clash}, listed before it")
+        seen.append(net)
+    return tuple(str(n) for n in seen)
 
 
 def _choice_int(node: Node, key: str, allowed: tuple[int, ...], default: int) -> int:

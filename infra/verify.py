@@ -23,8 +23,9 @@ from infra.aws import error_code, need
 from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS, Blueprint
 from infra.components.data import PURPOSES
 from infra.findings import BLOCKING, OK, Check, Clients, Finding, Result, run_checks
-from infra.rules import Context, Resource, check_all
+from infra.rules import Resource, check_all
 from infra.settings import StackSettings
+from infra.verify_links import direct_connect, elastic_ips, lattice, local_gateway, sagemaker_models
 from infra.verify_network import _ec2, links, network, resolver, sagemaker
 
 EFA_TYPES = ("efa", "efa-only")
@@ -157,7 +158,7 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
     live = found[0]
 
     def judge(resources: list[Resource], what: str) -> Iterator[Finding]:
-        report = check_all(resources, Context(settings.regions))
+        report = check_all(resources, settings.rules_context())
         for v in report.violations:
             yield Finding(f"sovereignty:{v.rule}", BLOCKING, v.message)
         if report.ok:
@@ -238,6 +239,11 @@ def verify(settings: StackSettings, bp: Blueprint, clients: Clients) -> Result:
                   paths("vpn-transit-client-vpn", lambda res: links(clients, vpc, res)),
                   paths("route53-resolver", lambda res: resolver(clients, vpc, res)),
                   paths("sagemaker", lambda res: sagemaker(clients, f"{bp.name}-studio", res)),
+                  paths("local-gateway", lambda res: local_gateway(clients, vpc, res)),
+                  paths("direct-connect", lambda res: direct_connect(clients, vpc, res)),
+                  paths("vpc-lattice", lambda res: lattice(clients, vpc, res)),
+                  paths("elastic-ips", lambda res: elastic_ips(clients, vpc, res)),
+                  paths("sagemaker-models", lambda res: sagemaker_models(clients, bp.name, res)),
                   Check("pod-groups", pod_groups),
                   Check("efa-interfaces", efa_interfaces), Check("endpoints", endpoints), *checks]
     result.findings += run_checks(checks, clients.budget).findings

@@ -91,12 +91,10 @@ def network(clients: Clients, vpc: str, res: Res) -> set[str]:
 
 def links(clients: Clients, vpc: str, res: Res) -> None:
     """VPN, Transit Gateway and Client VPN links of the VPC, and the region's default VPC."""
-    vgws = _live(_ec2(clients, "describe_vpn_gateways", "VpnGateways", ("attachment.vpc-id", vpc),
-                      ("attachment.state", ["attaching", "attached", "detaching"])))
+    vgws = vpn_gateways(clients, vpc)
     for g in vgws:
         res("aws:ec2/vpnGateway:VpnGateway", g["VpnGatewayId"], {"vpcId": vpc})
-    tgws = _live(_ec2(clients, "describe_transit_gateway_vpc_attachments", "TransitGatewayVpcAttachments",
-                      ("vpc-id", vpc)))
+    tgws = transit_attachments(clients, vpc)
     for a in tgws:
         res("aws:ec2transitgateway/vpcAttachment:VpcAttachment", a["TransitGatewayAttachmentId"],
             {"vpcId": vpc, "transitGatewayId": a.get("TransitGatewayId")})
@@ -118,6 +116,18 @@ def links(clients: Clients, vpc: str, res: Res) -> None:
             res("aws:ec2clientvpn/endpoint:Endpoint", e["ClientVpnEndpointId"], {"vpcId": vpc})
     for d in _ec2(clients, "describe_vpcs", "Vpcs", ("is-default", "true")):
         res("aws:ec2/defaultVpc:DefaultVpc", d["VpcId"], {"isDefault": True})
+
+
+def vpn_gateways(clients: Clients, vpc: str) -> list[dict[str, Any]]:
+    """The virtual private gateways attached (or attaching) to the VPC."""
+    return _live(_ec2(clients, "describe_vpn_gateways", "VpnGateways", ("attachment.vpc-id", vpc),
+                      ("attachment.state", ["attaching", "attached", "detaching"])))
+
+
+def transit_attachments(clients: Clients, vpc: str) -> list[dict[str, Any]]:
+    """The VPC's Transit Gateway attachments."""
+    return _live(_ec2(clients, "describe_transit_gateway_vpc_attachments", "TransitGatewayVpcAttachments",
+                      ("vpc-id", vpc)))
 
 
 def client(clients: Clients, slot: str, service: str) -> Any:

@@ -26,6 +26,7 @@ from infra.preflight import preflight
 from infra.program import prepare
 from infra.settings import PROJECT, parse_settings
 from infra.verify import verify
+from sizing.words import plural
 
 REGION = "us-east-2"
 ACCOUNT = "123456789012"  # moto's account
@@ -156,6 +157,19 @@ def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserve
         v.add_response("describe_client_vpn_endpoints",
                        client_vpn if isinstance(client_vpn, dict) else {"ClientVpnEndpoints": list(client_vpn)})
     v.activate()
+    # STUBBED: moto has no Outpost local gateways
+    c.ec2_local_gateway = s.client("ec2")
+    lgw = Stubber(c.ec2_local_gateway)
+    lgw.add_response("describe_local_gateway_route_table_vpc_associations",
+                     {"LocalGatewayRouteTableVpcAssociations": []})
+    lgw.activate()
+    # STUBBED: moto's Direct Connect has no virtual interfaces nor gateway associations
+    c.directconnect = s.client("directconnect")
+    dx = Stubber(c.directconnect)
+    dx.add_response("describe_virtual_interfaces", {"virtualInterfaces": []})
+    for _ in range(2):  # one per gateway of the VPC (a test adds at most two)
+        dx.add_response("describe_direct_connect_gateway_associations", {"directConnectGatewayAssociations": []})
+    dx.activate()
     return c
 
 
@@ -302,7 +316,7 @@ def test_preflight_existing_reservation_unknown_id(aws, stack):
 def test_preflight_existing_without_enough_ids(aws, stack):
     settings, bp = stack(capacityType="existing")
     found = blocking(preflight(settings, bp, clients(), REGION, now=NOW))
-    assert f"{len(bp.pod_groups)} pod groups but 0 reservation id(s)" in found["capacity-ids"]
+    assert f"{plural(len(bp.pod_groups), 'pod group')} but 0 reservation ids" in found["capacity-ids"]
 
 
 def test_sagemaker_instance_types_come_from_the_api_model():
@@ -626,6 +640,7 @@ def test_verify_unreadable_egress_answers_are_could_not_check(aws, stack, fault)
         s = Stubber(c.sagemaker)
         s.add_response("list_domains", {"Domains": [{"DomainId": "d-0a", "DomainName": f"{bp.name}-studio"}]})
         s.add_response("describe_domain", {})
+        s.add_response("list_endpoints", {"Endpoints": []}, {"NameContains": bp.name})  # sagemaker-models reads on
         s.activate()
     result = verify(settings, bp, c)
     check = {"resolver-empty": "route53-resolver", "domain-empty": "sagemaker"}.get(fault, "vpn-transit-client-vpn")

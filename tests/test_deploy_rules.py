@@ -13,6 +13,7 @@ from infra.deploy_checks import refusals
 from infra.offline import run_offline
 from infra.settings import PROJECT, load_stack_file, parse_settings
 from sizing.errors import InputError
+from sizing.words import plural
 from tests.conftest import EXAMPLE, ROOT
 
 AI_FACTORY = ROOT / "examples" / "Pulumi.ai-factory.yaml"
@@ -136,7 +137,7 @@ def test_capacity_blocks_are_consumed_by_id_within_the_api_limits():
     text = " ".join(str(r) for r in refusals(m.settings, m.blueprint))
     assert m.blueprint.pod_groups[0].instances > 64
     assert "at most 64 instances; pod-000" in text
-    assert f"3 given, {len(m.blueprint.pod_groups)} groups" in text
+    assert f"3 given, {plural(len(m.blueprint.pod_groups), 'group')} (" in text
     many = replace(m.blueprint, pod_groups=m.blueprint.pod_groups * 3)
     assert many.instances_built > 256  # more instances in one account than Capacity Blocks allow
     assert "at most 256" in " ".join(str(r) for r in refusals(m.settings, many))

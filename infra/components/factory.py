@@ -39,7 +39,8 @@ class Factory(pulumi.ComponentResource):
             blueprint=bp, pod_zones=self.site.pod_zones, service_zones=self.site.service_zones,
             account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
             organization_id=st.organization_id, outpost_arn=st.site.outpost_arn,
-            local_gateway_route_table_id=st.site.local_gateway_route_table_id), opts=child(self))
+            local_gateway_route_table_id=st.site.local_gateway_route_table_id, on_site_cidrs=st.on_site_cidrs),
+            opts=child(self))
         self.data = Data(f"{name}-data", DataArgs(
             blueprint=bp, account_id=args.account_id, partition=args.partition, kms_key_arn=self.key.arn,
             subnet_id=self.network.fabric_subnet.id, efa_security_group_id=self.network.efa_sg.id,

@@ -39,6 +39,7 @@ class NetworkArgs:
     organization_id: str | None = None
     outpost_arn: str | None = None
     local_gateway_route_table_id: str | None = None
+    on_site_cidrs: tuple[str, ...] = ()  # the customer's declared on-site networks (StackSettings.on_site_cidrs)
 
 
 def aws_owned_resources(service: str, partition: str, region: str,
@@ -130,12 +131,8 @@ class Network(pulumi.ComponentResource):
         self.fabric_subnet = (subnet("fabric-data", bp.fabric_subnet, pod_zones, 0, 0, None)
                               if bp.fabric_subnet else self.service_subnets[0])
         cidrs = list(bp.vpc_blocks)
-        # Outpost: the VPC joins the local gateway's route table, so on-site networks reach the pods over the
-        # customer's LAN (routes to it are the customer's own, never an internet path)
         if args.local_gateway_route_table_id:
-            aws.ec2.LocalGatewayRouteTableVpcAssociation(
-                f"{name}-local-gateway", local_gateway_route_table_id=args.local_gateway_route_table_id,
-                vpc_id=self.vpc.id, opts=child(self))
+            self._local_gateway(name, args.local_gateway_route_table_id, args.on_site_cidrs)
 
         models = tuple(b.model_id for b in bp.bedrock)
 
@@ -174,6 +171,20 @@ class Network(pulumi.ComponentResource):
             "efa_security_group_id": self.efa_sg.id,
             "endpoints": {k: v.id for k, v in self.endpoints.items()},
         })
+
+    def _local_gateway(self, name: str, route_table_id: str, on_site_cidrs: tuple[str, ...]) -> None:
+        """Outpost: the VPC joins the local gateway's route table, and the factory's route table sends each of the
+        customer's declared on-site networks (and only those) to the local gateway: the customer's own LAN,
+        never an internet path (infra/rules.py holds every local-gateway route to these networks)."""
+        aws.ec2.LocalGatewayRouteTableVpcAssociation(
+            f"{name}-local-gateway", local_gateway_route_table_id=route_table_id, vpc_id=self.vpc.id, opts=child(self))
+        if not on_site_cidrs:
+            return
+        gateway = aws.ec2.get_local_gateway_route_table_output(local_gateway_route_table_id=route_table_id,
+                                                               opts=pulumi.InvokeOptions(parent=self))
+        for i, cidr in enumerate(on_site_cidrs):
+            aws.ec2.Route(f"{name}-on-site-{i}", route_table_id=self.route_table.id, destination_cidr_block=cidr,
+                          local_gateway_id=gateway.local_gateway_id, opts=child(self))
 
     def _security_groups(self, name: str, bp: Blueprint, cidrs: list[str],
                          s3_prefix_list: pulumi.Output[str]) -> None:
