@@ -14,7 +14,7 @@ from infra.api_rules import enum
 from infra.blueprint import CAPACITY_BLOCK_ACCOUNT_MAX, CAPACITY_BLOCK_MAX_INSTANCES, Blueprint
 from infra.components.services import sagemaker_instance_type
 from infra.settings import PROJECT, StackSettings
-from sizing.wording import plural
+from sizing.words import plural
 
 CONTEXT_VARIANT = re.compile(r".+:\d+k")  # provisioned-throughput model ids carry a context length, e.g. ...:128k
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from infra.aws import BUDGET_S, Budget, explain, session_clients
-from sizing.wording import plural
+from sizing.words import plural
 
 BLOCKING, WARNING, OK = "blocking", "warning", "ok"
 

@@ -26,7 +26,7 @@ from infra.rules import Report, Resource, check_all
 from infra.settings import PROJECT, StackSettings
 from sizing.catalog import Catalog, load_catalog
 from sizing.forecast import Forecast
-from sizing.wording import plural
+from sizing.words import plural
 
 OFFLINE_ACCOUNT = "000000000000"
 BANNER = "OFFLINE PREVIEW: the Pulumi program run with mocks and an offline view of AWS; nothing was deployed"

@@ -39,7 +39,7 @@ from infra.blueprint import (
 from infra.components.services import sagemaker_instance_type
 from infra.findings import BLOCKING, OK, WARNING, Check, Clients, Finding, Result, run_checks
 from infra.settings import StackSettings
-from sizing.wording import plural
+from sizing.words import plural
 
 QUOTA_BY_FAMILY = {
     "p": "Running On-Demand P instances",

@@ -16,7 +16,7 @@ from typing import Any
 from infra.aws import need, pages
 from infra.findings import BLOCKING, OK, Check, Finding, Result, run_checks
 from infra.rules import SCP_ATTACHMENT, Context, Resource, check_all
-from sizing.wording import plural
+from sizing.words import plural
 
 SCP = "aws:organizations/policy:Policy"
 MAX_DEPTH = 6  # Organizations nests OUs at most five deep under the root
