@@ -505,6 +505,7 @@ COMMANDS = {"report": _report, "size": _size, "predict": _predict, "plan": _plan
 
 GRACE_S = 5.0  # after Ctrl-C or SIGTERM, the run has this long to unwind before it is ended hard
 _SIGNALLED: list[int] = []
+_SWALLOWED: list[bool] = []  # an Interrupted raised where Python cannot propagate it: deliver it again
 
 
 class Interrupted(KeyboardInterrupt):
@@ -523,11 +524,36 @@ def _check_interrupted() -> None:
 
 def _on_signal(signum: int, _frame: Any) -> None:
     """First Ctrl-C/SIGTERM: unwind with Interrupted; a watchdog ends the process if unwinding hangs."""
+    if _SWALLOWED:  # the re-delivery of a swallowed first signal (see _on_unraisable)
+        if _SWALLOWED[0]:
+            return  # still inside the hook, where raising would be swallowed again: the next re-delivery
+        _SWALLOWED.clear()
+        raise Interrupted()
     first = not _SIGNALLED
     _SIGNALLED.append(signum)
     if first:
         threading.Thread(target=_hard_exit, args=(signum,), daemon=True, name="interrupt-watchdog").start()
         raise Interrupted()
+
+
+def _on_unraisable(args: Any) -> None:
+    """A signal that lands inside a weakref callback or a ``__del__`` (e.g. importlib's module-lock callback)
+    raises there, where Python can only print "Exception ignored" and a traceback and carry on. Say nothing
+    and have the signal sent again from another thread, so that it unwinds the main flow as it should."""
+    if isinstance(args.exc_value, Interrupted) and _SIGNALLED:
+        if not _SWALLOWED:
+            _SWALLOWED.append(True)  # True while this hook runs
+            threading.Thread(target=_redeliver, daemon=True, name="interrupt-redeliver").start()
+            _SWALLOWED[0] = False
+        return
+    sys.__unraisablehook__(args)
+
+
+def _redeliver() -> None:
+    """Signal the main thread until the re-delivered Interrupted is raised where it can propagate."""
+    while _SWALLOWED:
+        signal.pthread_kill(threading.main_thread().ident or 0, _SIGNALLED[0])
+        threading.Event().wait(0.05)
 
 
 def _hard_exit(signum: int) -> None:
@@ -546,6 +572,7 @@ def _install_handlers() -> None:
         return
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    sys.unraisablehook = _on_unraisable
     if hasattr(signal, "SIGXFSZ"):  # a file-size limit makes write() fail with EFBIG instead of killing us
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
