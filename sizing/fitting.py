@@ -70,7 +70,8 @@ MEANINGS: dict[str, str] = {
     "moe_efficiency": "routed-expert kernels (weight streaming, GEMMs) relative to dense ones",
     "attention_efficiency": "decode attention (KV reads, attention FLOPs) relative to weight streaming and GEMMs",
     "ttft_tail_factor": "p99 TTFT / mean TTFT (queueing for prefill)",
-    "tpot_jitter_factor": "p99 / mean of a decode step carrying one full prefill chunk (scheduling jitter)",
+    "tpot_jitter_factor": ("p99 request TPOT / its chunk-counted value (scheduling jitter beyond the Poisson count "
+                           "of prefill chunks)"),
     "step_overhead_us": "per-step software floor: fixed time of every decode step (launches, scheduling), us",
     "per_sequence_us": "per-sequence cost of a decode step (sampling over the vocabulary, scheduling), us",
     "max_batch": "most sequences in flight the stack runs (runtime limit)",
