@@ -99,7 +99,7 @@ def crossing(value: Callable[[float], float], target: float) -> tuple[float | No
 
 
 def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = None,
-               software: dict[str, str] | None = None) -> dict[str, Any]:
+               software: dict[str, str] | None = None, targets: Metrics | None = None) -> dict[str, Any]:
     """``{trainium id: {"cost_factor", "power_factor", "against", "basis", "reason", "notes", "samples",
     "software"}}``; ``software`` is the Trainium stack the factors are for.
 
@@ -108,6 +108,9 @@ def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = No
     own run), so only the Trainium platform's throughput differs between runs. ``software`` (platform
     -> stack, over the plan's; then ``base`` must be None) searches only those Trainium platforms,
     each under the stack given: the break-even under the other stack (``sizing.plan.alternatives``).
+    ``targets`` (:func:`plan_targets`, the plan's factor-1 figures) spares the factor-1 run of the
+    other platforms: sizing and budget are independent per platform, so they do not depend on the
+    Trainium stack.
     """
     fc, pids = sz.forecast, list(sz.platform_ids)
     family_of = {p: catalog.platforms[p].family for p in pids}
@@ -115,22 +118,18 @@ def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = No
     stack_of = {**dict(zip(pids, sz.software, strict=True)), **(software or {})}
     if not trainium:
         return {}
-    plan_samples = int(sz.scenario_of_sample.size)
-    samples = min(plan_samples, BREAK_EVEN_SAMPLES)
+    samples = _samples(sz)
     cache: dict[tuple[str, float], Metrics] = {}
 
     def run(pid: str, factor: float) -> Metrics:
         if (pid, factor) not in cache:
-            if factor == 1.0 and base is not None and samples == plan_samples:
-                cache[(pid, factor)] = final_year(base, sz)
-            else:
-                # factor 1 gives the other platforms' targets; otherwise only pid's own figures are
-                # read, and sizing and budget are independent per platform: size pid alone
-                run_pids = pids if factor == 1.0 else [pid]
-                stacks = {p: stack_of[p] for p in run_pids}
-                run_sz = size(fc, catalog, run_pids, samples, seed, software=stacks,
+            if factor == 1.0 and targets is None:
+                cache[(pid, factor)] = plan_targets(sz, catalog, seed, base, stack_of)
+            else:  # only pid's own figures are read (and the targets): size pid alone
+                run_sz = size(fc, catalog, [pid], samples, seed, software={pid: stack_of[pid]},
                               throughput_scale={pid: factor})
-                cache[(pid, factor)] = final_year(budget(run_sz, catalog), run_sz)
+                own = final_year(budget(run_sz, catalog), run_sz)
+                cache[(pid, factor)] = {**targets, **own} if factor == 1.0 and targets is not None else own
         return cache[(pid, factor)]
 
     against = best_other(run(trainium[0], 1.0), family_of)
@@ -141,6 +140,23 @@ def break_even(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = No
     return {pid: {"against": against, "basis": basis, "samples": samples, "software": stack_of[pid],
                   **_factors(run, pid, against, catalog.platforms[pid].domain_name)}
             for pid in trainium}
+
+
+def _samples(sz: Sizing) -> int:
+    return min(int(sz.scenario_of_sample.size), BREAK_EVEN_SAMPLES)
+
+
+def plan_targets(sz: Sizing, catalog: Catalog, seed: int, base: Budget | None = None,
+                 stacks: dict[str, str] | None = None) -> Metrics:
+    """Every platform's final-year figures at throughput factor 1 and the break-even's samples: the
+    plan's own (``base``) when it has no more samples than that, else one run of all its platforms."""
+    pids = list(sz.platform_ids)
+    stack_of = stacks or dict(zip(pids, sz.software, strict=True))
+    samples = _samples(sz)
+    if base is not None and samples == int(sz.scenario_of_sample.size):
+        return final_year(base, sz)
+    run_sz = size(sz.forecast, catalog, pids, samples, seed, software={p: stack_of[p] for p in pids})
+    return final_year(budget(run_sz, catalog), run_sz)
 
 
 def _factors(run: Callable[[str, float], Metrics], pid: str, against: str | None, domain: str) -> dict[str, Any]:
@@ -207,12 +223,18 @@ def power_sensitivity(sz: Sizing, catalog: Catalog, bud: Budget) -> dict[str, An
     return out
 
 
-def annotate(plan: dict[str, Any], sz: Sizing, catalog: Catalog, bud: Budget, seed: int) -> None:
-    """Add ``power_sensitivity`` to every platform and ``break_even`` to every Trainium platform."""
+def annotate(plan: dict[str, Any], sz: Sizing, catalog: Catalog, bud: Budget, seed: int) -> Metrics | None:
+    """Add ``power_sensitivity`` to every platform and ``break_even`` to every Trainium platform;
+    return the break-even's factor-1 figures (:func:`plan_targets`) for the other-stack break-evens,
+    None when the plan has no Trainium platform."""
     for pid, doc in power_sensitivity(sz, catalog, bud).items():
         plan["platforms"][pid]["power_sensitivity"] = _numbers(doc)
-    for pid, doc in break_even(sz, catalog, seed, bud).items():
+    if not any(catalog.platforms[p].family == "trainium" for p in sz.platform_ids):
+        return None
+    targets = plan_targets(sz, catalog, seed, bud)
+    for pid, doc in break_even(sz, catalog, seed, bud, targets=targets).items():
         plan["platforms"][pid]["break_even"] = _numbers(doc)
+    return targets
 
 
 def _numbers(doc: Any) -> Any:

@@ -37,6 +37,7 @@ from code.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -231,14 +232,13 @@ class _Ctx:
 
     def imbalance(self, tokens: np.ndarray) -> np.ndarray:
         """Busiest expert-parallel rank / the average for ``tokens`` routed tokens; 1 without EP."""
-        m = self.m
+        return self._on_moe_rows(self._busiest, 1.0, tokens, self.tp, self.e("moe_imbalance"))
 
-        def busiest(t: np.ndarray, r: np.ndarray, skew: np.ndarray, rows: np.ndarray) -> np.ndarray:
-            k = _w(np.maximum(m.experts_per_token[rows], 1.0))
-            spread = np.sqrt(2.0 * np.log(np.maximum(r, 1.0)) * r / np.maximum(t * k, 1.0))
-            return np.where(r > 1.0, np.maximum(np.minimum(skew + spread, r), 1.0), 1.0)
-
-        return self._on_moe_rows(busiest, 1.0, tokens, self.tp, self.e("moe_imbalance"))
+    def _busiest(self, t: np.ndarray, r: np.ndarray, skew: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """:meth:`imbalance` on the MoE rows ``rows`` (``t``, ``r``, ``skew`` already those rows)."""
+        k = _w(np.maximum(self.m.experts_per_token[rows], 1.0))
+        spread = np.sqrt(2.0 * np.log(np.maximum(r, 1.0)) * r / np.maximum(t * k, 1.0))
+        return np.where(r > 1.0, np.maximum(np.minimum(skew + spread, r), 1.0), 1.0)
 
     def touched_experts(self, tokens: np.ndarray) -> np.ndarray:
         """Experts ``tokens`` routed tokens touch (all the weights a large batch streams)."""
@@ -262,13 +262,14 @@ class _Ctx:
         layers, hidden = _w(m.layers), _w(m.hidden)
         allreduce = layers * 2.0 * (self.lat + 2.0 * (tp - 1.0) / tp * tokens * hidden * ACTIVATION_BYTES / self.link)
 
-        def alltoall(t: np.ndarray, r: np.ndarray, lat: np.ndarray, link: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        def alltoall(t: np.ndarray, r: np.ndarray, lat: np.ndarray, link: np.ndarray, skew: np.ndarray,
+                     rows: np.ndarray) -> np.ndarray:
             k = _w(np.maximum(m.experts_per_token[rows], 1.0))
-            busiest = self.imbalance(tokens)[rows]  # imbalance() always has every workload's row
+            busiest = self._busiest(t, r, skew, rows)
             return _w(m.layers[rows]) * 2.0 * (lat + busiest * (r - 1.0) / r * t / r * k * _w(m.hidden[rows])
                                                * ACTIVATION_BYTES / link)
 
-        moe = self._on_moe_rows(alltoall, 0.0, tokens, tp, self.lat, self.link)
+        moe = self._on_moe_rows(alltoall, 0.0, tokens, tp, self.lat, self.link, self.e("moe_imbalance"))
         t = np.where(tp > 1.0, np.where(_w(m.is_moe), moe, allreduce), 0.0)
         hops = (self.stages - 1.0) * (SCALEOUT_HOP_S + tokens * hidden * ACTIVATION_BYTES / self.efa)
         return t + hops
@@ -286,10 +287,28 @@ class _Ctx:
         return tokens * (self.prefill_linear_flops_per_token(tokens) / (self.n * self.peak * frac)
                          + self.pre_attn_flops_tok / (self.n * self.attn_peak * frac))
 
-    def decode_steps(self, b: np.ndarray, q: np.ndarray,
-                     prefills: tuple[np.ndarray, ...]) -> list[tuple[np.ndarray, ...]]:
+    @cached_property
+    def chunk_tokens(self) -> np.ndarray:
+        """Prompt tokens of one prefill chunk: the stack's chunk, or the whole new prompt if shorter."""
+        return np.minimum(self.e("prefill_chunk_tokens"), _w(self.isl_new))
+
+    @cached_property
+    def chunk_compute(self) -> np.ndarray:
+        """Compute time of one chunk (batch-independent: computed once per evaluation)."""
+        return self.prefill_compute(self.chunk_tokens)
+
+    @cached_property
+    def prefill_alone(self) -> np.ndarray:
+        """Latency of one whole new prompt's prefill with nothing else in the step."""
+        tokens = _w(self.isl_new)
+        return (np.maximum(self.prefill_compute(tokens), self.weight_bytes / (self.n * self.bw))
+                + self.collectives(tokens))
+
+    def decode_steps(self, b: np.ndarray, q: np.ndarray, prefills: tuple[np.ndarray, ...],
+                     computes: tuple[np.ndarray | None, ...] | None = None) -> list[tuple[np.ndarray, ...]]:
         """Steps of ``b`` sequences each verifying ``q`` tokens, one per entry of ``prefills`` (prompt
-        tokens the step also carries); the decode part is computed once for all of them.
+        tokens the step also carries); the decode part is computed once for all of them. ``computes``
+        gives an entry's prefill compute time where it is already known (None: computed here).
 
         Returns per entry (step time, memory part, compute part, communication and software part)."""
         m, n = self.m, self.n
@@ -302,13 +321,14 @@ class _Ctx:
         slots = np.maximum(b, self.compiled_batch)  # a static graph runs every compiled slot
         t_seq = slots * self.e("per_sequence_us") * 1e-6
         out: list[tuple[np.ndarray, ...]] = []
-        for prefill_tokens in prefills:
+        for i, prefill_tokens in enumerate(prefills):
+            known = None if computes is None else computes[i]
             routed_bytes = (self.touched_experts(b * q + prefill_tokens) * _w(m.params_per_expert) * self.wbytes
                             / self.e("moe_efficiency"))
             step_weight_bytes = np.where(_w(m.is_moe), _w(m.always_active_params) * self.wbytes + routed_bytes,
                                          self.weight_bytes)
             t_mem = step_weight_bytes / (n * self.bw) + t_kv
-            t_comp = t_dec + self.prefill_compute(prefill_tokens)
+            t_comp = t_dec + (self.prefill_compute(prefill_tokens) if known is None else known)
             t_comm = self.collectives(b * q + prefill_tokens) + self.e("step_overhead_us") * 1e-6 + t_seq
             out.append((np.maximum(t_mem, t_comp) + t_comm, t_mem, t_comp, t_comm))
         return out
@@ -388,7 +408,8 @@ def _variant(ctx: _Ctx, cases: LlmCases, b: np.ndarray, k: np.ndarray, draft: np
     t_draft = _draft_time(ctx, b, k, draft)
     jitter, ttft_tail = ctx.e("tpot_jitter_factor"), ctx.e("ttft_tail_factor")
     if disagg and pool is not None:
-        step, t_mem, t_comp, t_comm = ctx.decode_steps(b, q, (np.zeros((1, 1, 1, 1, 1)),))[0]
+        none = np.zeros((1, 1, 1, 1, 1))
+        step, t_mem, t_comp, t_comm = ctx.decode_steps(b, q, (none,), (none,))[0]
         step = step + t_draft
         acc_req, lat_p, n_p = pool
         decode_acc_s = ctx.n * step / (b * gain)
@@ -400,17 +421,17 @@ def _variant(ctx: _Ctx, cases: LlmCases, b: np.ndarray, k: np.ndarray, draft: np
                 "ttft_p99": ttft_tail * lat_p + tpot, "t_mem": t_mem, "t_comp": t_comp, "t_comm": t_comm,
                 "n_p": np.broadcast_to(n_p, step.shape), "share": share}
     pre_tokens = b * gain / _w(cases.osl) * _w(ctx.isl_new)
-    chunk = np.minimum(ctx.e("prefill_chunk_tokens"), _w(ctx.isl_new))
-    mean_step, bare_step, chunk_step = ctx.decode_steps(b, q, (pre_tokens, np.zeros((1, 1, 1, 1, 1)), chunk))
+    chunk, none = ctx.chunk_tokens, np.zeros((1, 1, 1, 1, 1))
+    pre_compute = ctx.prefill_compute(pre_tokens)
+    mean_step, bare_step, chunk_step = ctx.decode_steps(b, q, (pre_tokens, none, chunk),
+                                                        (pre_compute, none, ctx.chunk_compute))
     step, t_mem, t_comp, t_comm = mean_step
     step = step + t_draft
     tpot = step / gain
     tpot_p99 = np.maximum(request_tpot_p99(bare_step[0] + t_draft, chunk_step[0] + t_draft, _w(cases.osl) / gain,
                                            pre_tokens / chunk) / gain, tpot)
-    prefill_alone = (np.maximum(ctx.prefill_compute(_w(ctx.isl_new)), ctx.weight_bytes / (ctx.n * ctx.bw))
-                     + ctx.collectives(_w(ctx.isl_new)))
-    rho = np.clip(ctx.prefill_compute(pre_tokens) / step, 0.0, 0.95)
-    ttft = prefill_alone / (1.0 - rho) + tpot
+    rho = np.clip(pre_compute / step, 0.0, 0.95)
+    ttft = ctx.prefill_alone / (1.0 - rho) + tpot
     return {"tok": b * gain / step, "tpot": tpot, "tpot_p99": jitter * tpot_p99,
             "ttft": ttft, "ttft_p99": ttft_tail * ttft, "t_mem": t_mem, "t_comp": t_comp, "t_comm": t_comm,
             "n_p": np.full(step.shape, np.nan), "share": np.zeros(step.shape)}

@@ -71,21 +71,23 @@ def make_plan(forecast: Forecast, platforms: list[str] | None = None, samples: i
     plan = assemble(sz, bud, catalog)
     plan["monte_carlo"]["seed"] = s
     from sizing.breakeven import annotate  # here, not on top: breakeven uses this module's num()
-    annotate(plan, sz, catalog, bud, s)  # platforms.<id>.power_sensitivity and .break_even
+    targets = annotate(plan, sz, catalog, bud, s)  # platforms.<id>.power_sensitivity and .break_even
     if analyses:
         plan["tornado"] = {pid: tornado(forecast, catalog, pid, bud.training.build[:, j]) for j, pid in enumerate(pids)}
         plan["pareto"] = pareto(forecast, catalog, pids)
         for j, pid in enumerate(pids):
             if other_stacks(catalog, pid, sz.software[j]):
-                plan["platforms"][pid]["alternatives"] = alternatives(sz, catalog, s, j)
+                plan["platforms"][pid]["alternatives"] = alternatives(sz, catalog, s, j, targets)
         plan["recommendation"] = recommend(plan, plan["recommendation"]["cheaper_share"])
     return plan
 
 
-def alternatives(sz: Sizing, catalog: Catalog, seed: int, j: int) -> dict[str, Any]:
+def alternatives(sz: Sizing, catalog: Catalog, seed: int, j: int,
+                 targets: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
     """Platform ``j`` sized alone under each other stack of its family (one ``size`` and one ``budget``
     per stack, the plan's samples and seed: the engine draws each platform from its own stream, so
-    its figures are what the plan would show with that stack), with its break-even under that stack:
+    its figures are what the plan would show with that stack), with its break-even under that stack
+    (``targets``: the plan's factor-1 break-even figures, :func:`sizing.breakeven.plan_targets`):
     ``{stack: {stack label..., "years", "horizon", "break_even"}}``."""
     from sizing.breakeven import _numbers as numbers  # the plan's rounding of a nested document
     from sizing.breakeven import break_even
@@ -96,7 +98,7 @@ def alternatives(sz: Sizing, catalog: Catalog, seed: int, j: int) -> dict[str, A
         alt = size(fc, catalog, [pid], int(sz.scenario_of_sample.size), seed, software={pid: stack})
         bud = budget(alt, catalog)
         doc = {**stack_label(catalog, stack), "years": year_docs(bud, 0, fc.years), "horizon": horizon(bud, 0)}
-        be = break_even(sz, catalog, seed, software={pid: stack}).get(pid)
+        be = break_even(sz, catalog, seed, software={pid: stack}, targets=targets).get(pid)
         if be is not None:
             doc["break_even"] = numbers(be)
         out[stack] = doc

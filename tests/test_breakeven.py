@@ -236,3 +236,18 @@ def test_size_json_carries_break_even_and_power_sensitivity(capsys):
     assert set(trn["break_even"]) >= {"cost_factor", "power_factor", "against", "basis", "reason"}
     assert trn["break_even"]["against"] == "gb300_nvl72"
     assert trn["power_sensitivity"]["facility_power_mw"]["low"] < trn["power_sensitivity"]["facility_power_mw"]["high"]
+
+
+def test_other_stack_break_even_reusing_the_plans_targets_equals_recomputing_them():
+    """The other-stack break-even reuses the plan's factor-1 figures of the other platforms (sizing and
+    budget are per platform): the same answer as recomputing them with the Trainium stack switched."""
+    from sizing.breakeven import break_even, plan_targets
+
+    fc = parse_forecast(serving_only(), "f.yaml")
+    sz = size(fc, CAT, ["trn3", "gb300_nvl72"], 1500, 3)  # more samples than the break-even's: a real run
+    other = "neuron-aws" if sz.software[0] != "neuron-aws" else "neuron-oss"
+    targets = plan_targets(sz, CAT, 3, budget(sz, CAT))
+    reused = break_even(sz, CAT, 3, software={"trn3": other}, targets=targets)
+    recomputed = break_even(sz, CAT, 3, software={"trn3": other})
+    assert reused == recomputed
+    assert reused["trn3"]["software"] == other and reused["trn3"]["cost_factor"] is not None
