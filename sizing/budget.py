@@ -195,20 +195,20 @@ def budget(sz: Sizing, catalog: Catalog, build: np.ndarray | None = None) -> Bud
 
     prov_domains = np.broadcast_to(domains_prov[:, :, None], domains.shape)
     at_prov = _figures(sz, catalog, prov_domains, demand, tokens)
-    provisioned = {name: _percentile(values, pct) for name, values in at_prov.items()}
+    provisioned = percentiles({n: v for n, v in at_prov.items() if n not in AT_CAPACITY}, pct)
     for name in AT_CAPACITY:  # use of the capacity actually provisioned: its median and band
         samples[name] = at_prov[name]
-        provisioned[name] = _percentile(at_prov[name], 50.0)
+    provisioned.update(percentiles({n: at_prov[n] for n in AT_CAPACITY}, 50.0))
     provisioned["domains"] = domains_prov
-    for name in ("accelerators_required", "hbm_required_tb", "tokens_per_year"):
-        provisioned[name] = _percentile(samples[name], pct)
+    provisioned.update(percentiles({n: samples[n] for n in ("accelerators_required", "hbm_required_tb",
+                                                            "tokens_per_year")}, pct))
     provisioned["added_domains"] = np.diff(np.concatenate([np.zeros((1, domains_prov.shape[1])), domains_prov]),
                                            axis=0)
     samples["added_domains"] = np.diff(np.concatenate([np.zeros_like(domains[:1]), domains]), axis=0)
     cap = sz.forecast.site.power_cap_mw
     cap_met = (np.ones_like(domains_prov, dtype=bool) if cap is None
                else provisioned["facility_power_mw"] <= cap + 1e-9)
-    horizon_prov = {name: _percentile(v, pct) for name, v in horizon(at_prov).items()}
+    horizon_prov = percentiles(horizon(at_prov), pct)
     return Budget(samples=samples, provisioned=provisioned, power_cap_met=cap_met,
                   horizon_samples=horizon(samples), horizon_provisioned=horizon_prov, training=training)
 
@@ -224,6 +224,26 @@ def _percentile(values: np.ndarray, pct: float) -> np.ndarray:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN (unknown)
         partial: np.ndarray = np.nanpercentile(values, pct, axis=-1)
     return partial
+
+
+def percentiles(arrays: dict[str, np.ndarray], pct: float | list[float]) -> dict[str, np.ndarray]:
+    """:func:`_percentile` (a float ``pct``) or :func:`bands` (``BANDS``) of every array, with one
+    ``np.percentile`` call per shape for the NaN-free arrays (the same numbers as one call each: each
+    1-D slice is partitioned alone) and one call per array where NaN must be skipped."""
+    single = isinstance(pct, float | int)
+    out: dict[str, np.ndarray] = {}
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for name, values in arrays.items():
+        if np.isnan(values).any():
+            out[name] = _percentile(values, pct) if isinstance(pct, float | int) else bands(values)
+        else:
+            groups.setdefault(values.shape, []).append(name)
+    for names in groups.values():
+        stacked = np.percentile(np.stack([arrays[n] for n in names]), pct, axis=-1)
+        if not single:
+            stacked = np.moveaxis(stacked, 0, -1)  # (F, ..., 3) as bands() returns per array
+        out.update(zip(names, stacked, strict=True))
+    return {name: out[name] for name in arrays}
 
 
 def bands(values: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from sizing import __version__
-from sizing.budget import HORIZON_FIGURES, Budget, bands, budget
+from sizing.budget import BANDS, HORIZON_FIGURES, Budget, bands, budget, percentiles
 from sizing.burst import burst_price
 from sizing.catalog import Catalog, load_catalog
 from sizing.engine import Sizing, size
@@ -131,7 +131,7 @@ def assemble(sz: Sizing, bud: Budget, catalog: Catalog) -> dict[str, Any]:
         "workloads": _workloads(fc),
         "edge_workloads": [w.name for w in fc.workloads if w.placement == "edge"],
     }
-    band_cache = {name: bands(values) for name, values in bud.samples.items()}
+    band_cache = percentiles(bud.samples, list(BANDS))
     for j, pid in enumerate(sz.platform_ids):
         plat = catalog.platforms[pid]
         eff = catalog.efficiency_of(plat, sz.software[j])  # the stack this platform was sized with

@@ -197,3 +197,22 @@ def test_workloads_differing_only_in_demand_are_scored_once():
     assert n_both == n_alone
     np.testing.assert_array_equal(both.output_tokens_per_s, np.concatenate([alone.output_tokens_per_s] * 2))
     np.testing.assert_array_equal(both.batch, np.concatenate([alone.batch] * 2))
+
+
+def test_grouped_percentiles_equal_one_call_per_array():
+    """budget.percentiles batches NaN-free arrays of a shape into one np.percentile call: the very
+    numbers of one call per array (NaN-holding and all-NaN arrays keep their own path)."""
+    from sizing.budget import BANDS, _percentile, bands, percentiles
+
+    rng = np.random.default_rng(5)
+    arrays = {"a": rng.lognormal(size=(5, 2, 301)), "b": rng.normal(size=(5, 2, 301)),
+              "c": rng.normal(size=(3, 301)), "d": np.where(rng.random((5, 2, 301)) < 0.1, np.nan, 1.0),
+              "e": np.full((5, 2, 301), np.nan)}
+    for pct in (90.0, 50.0, 37.5):
+        got = percentiles(arrays, pct)
+        assert list(got) == list(arrays)
+        for name, values in arrays.items():
+            assert np.array_equal(got[name], _percentile(values, pct), equal_nan=True), (name, pct)
+    got = percentiles(arrays, list(BANDS))
+    for name, values in arrays.items():
+        assert np.array_equal(got[name], bands(values), equal_nan=True), name
