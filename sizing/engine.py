@@ -290,6 +290,7 @@ class Performance:
     configurations: int
 
 
+Stage1 = tuple[Scenarios, np.ndarray, Performance]  # catalog scenarios, candidate sizes, stage 1
 CACHE_ENTRIES = 32  # stage-1 results kept (each is small: (Wi, 1, K, Nc) arrays)
 _CACHE: OrderedDict[tuple[Any, ...], tuple[Forecast, Catalog, Performance]] = OrderedDict()
 
@@ -402,19 +403,31 @@ def _performance(forecast: Forecast, catalog: Catalog, platform_ids: list[str], 
     return Performance(throughput=thr, memory_bytes=mem_rep, detail=detail, configurations=configurations)
 
 
+def stage1_at(forecast: Forecast, catalog: Catalog, pid: str, sc: Scenarios) -> Stage1:
+    """Stage 1 of one platform under catalog scenarios given, not drawn (the tornado's pinned values
+    side by side, one scenario each), for :func:`size`'s ``stage1``."""
+    sizes = _candidate_sizes(catalog, [pid])
+    return sc, sizes, _performance(forecast, catalog, [pid], sc, sizes)
+
+
 def size(forecast: Forecast, catalog: Catalog, platform_ids: list[str], samples: int, seed: int,
          progress: Callable[[float], None] | None = None, software: Mapping[str, str] | None = None,
-         throughput_scale: Mapping[str, float] | None = None) -> Sizing:
+         throughput_scale: Mapping[str, float] | None = None, stage1: Stage1 | None = None) -> Sizing:
     """Size every workload on every platform for every year and Monte Carlo sample.
 
     ``progress`` (optional) is called with the fraction of samples done, chunk by chunk.
     ``software`` maps platform id -> serving stack (over the forecast's choice); ``throughput_scale``
     maps platform id -> a factor on its achievable serving throughput (LLM and diffusion), the hook
-    the break-even analysis uses.
+    the break-even analysis uses. ``stage1`` (:func:`stage1_at`) replaces the drawn catalog
+    scenarios and their stage 1; sample i then uses scenario i modulo their count.
     """
     tput_scale = _scale(throughput_scale, platform_ids)
-    K = min(MAX_SCENARIOS, samples)
-    sc, sizes, perf = _performance_cached(forecast, catalog, platform_ids, K, seed, software)
+    if stage1 is None:
+        K = min(MAX_SCENARIOS, samples)
+        sc, sizes, perf = _performance_cached(forecast, catalog, platform_ids, K, seed, software)
+    else:
+        sc, sizes, perf = stage1
+        K = sc.count
     scenario_of_sample = np.arange(samples) % K
     usable = catalog.facility["usable_hbm_fraction"].nominal
     slot = slot_accelerators(sizes, sc.domain_accelerators[:, None])

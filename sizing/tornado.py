@@ -11,8 +11,9 @@ uniformly by the Monte Carlo, so its P10/P90 are 10% and 90% of the way from low
 
 All swings reuse the vectorised engine in two calls: demand and residual swings are workload
 clones in one ``engine.size`` run (one sample, the nominal catalog; the residual divides
-throughput exactly as demand multiplies it); performance ranges need one run per value; budget
-ranges (power, capex, prices) are catalog scenarios of one ``budget`` call over all swings.
+throughput exactly as demand multiplies it), with each performance range's P10 and P90 as extra
+catalog scenarios of that same run (:func:`sizing.engine.stage1_at`); budget ranges (power, capex,
+prices) are catalog scenarios of one ``budget`` call over all swings.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from typing import Any
 import numpy as np
 
 from sizing.budget import budget
-from sizing.catalog import Catalog, Figure, Scenarios
-from sizing.engine import Sizing, size
+from sizing.catalog import GIB, Catalog, Figure, Scenarios, scenarios
+from sizing.engine import Sizing, size, software_of, stage1_at
 from sizing.forecast import Z90, DiffusionWorkload, Forecast, LlmWorkload, TrainingWorkload, Uncertainty
 
 PERFORMANCE = {"hbm_tb_per_s": "TB/s", "hbm_gib": "GiB", "scaleup_tb_per_s": "TB/s"}
+SCENARIO_FIELD = {"hbm_tb_per_s": ("hbm_bytes_per_s", 1e12), "hbm_gib": ("hbm_bytes", GIB),
+                  "scaleup_tb_per_s": ("scaleup_bytes_per_s", 1e12)}  # as catalog.scenarios scales them
 BUDGET = {"domain_it_power_kw": ("domain_power_w", 1e3, "kW per domain"),
           "domain_capex_usd": ("domain_capex_usd", 1.0, "USD per domain"),
           "accelerator_hour_usd": ("accelerator_hour_usd", 1.0, "USD per accelerator-hour")}
@@ -105,12 +108,15 @@ def _clones(fc: Forecast, residual_sigma: float) -> tuple[Forecast, list[Swing]]
     return dataclasses.replace(fc, workloads=order), swings
 
 
-def _pin(catalog: Catalog, pid: str, name: str, value: float) -> Catalog:
-    plat = catalog.platforms[pid]
-    fig = plat.figures[name]
-    figures = {**plat.figures, name: dataclasses.replace(fig, low=value, high=value)}
-    platforms = {**catalog.platforms, pid: dataclasses.replace(plat, figures=figures)}
-    return dataclasses.replace(catalog, platforms=platforms)
+def _pinned(fc: Forecast, catalog: Catalog, pid: str, pins: list[tuple[str, str, float, float]]) -> Scenarios:
+    """The nominal catalog scenario, then one scenario per pinned value (low, high of each pin)."""
+    nominal = scenarios(catalog, [pid], 1, 0, software_of(fc, catalog, [pid]))
+    sc = _scenarios(nominal, 1 + 2 * len(pins))
+    for i, (name, _unit, lo, hi) in enumerate(pins):
+        field, scale = SCENARIO_FIELD[name]
+        values = getattr(sc, field)
+        values[0, 1 + 2 * i], values[0, 2 + 2 * i] = lo * scale, hi * scale
+    return sc
 
 
 def _subset(sz: Sizing, rows: list[int], acc: np.ndarray, sc: Scenarios) -> Sizing:
@@ -151,11 +157,15 @@ def tornado(forecast: Forecast, catalog: Catalog, pid: str, build: np.ndarray | 
     plat = catalog.platforms[pid]
     sigma = catalog.prediction_sigma(plat)
     fc, swings = _clones(forecast, sigma)
-    sz = size(fc, catalog, [pid], 1, 0)
+    pins = [(name, unit, *_quantiles(fig)) for name, unit in PERFORMANCE.items()
+            if (fig := plat.figure(name)) is not None and fig.is_range]
+    # one engine run: column 0 the nominal catalog (every clone), then each performance range at its
+    # P10 and P90, one catalog scenario each (the same numbers as one run per pinned catalog)
+    stage1 = stage1_at(fc, catalog, pid, _pinned(fc, catalog, pid, pins))
+    sz = size(fc, catalog, [pid], 1 + 2 * len(pins), 0, stage1=stage1)
     names = list(sz.workload_names)
-    base_fc = dataclasses.replace(fc, workloads=tuple(w for w in fc.workloads if w.name in _names(forecast)))
-    rows = [names.index(w.name) for w in base_fc.workloads]  # the engine's order: LLM, diffusion, training
-    base_acc = sz.accelerators[rows]  # (W, Y, 1, 1)
+    rows = [names.index(w.name) for w in fc.workloads if w.name in _names(forecast)]  # engine order
+    base_acc = sz.accelerators[rows][..., :1]  # (W, Y, 1, 1)
     columns = [base_acc]  # column 0: the base case
     entries: list[tuple[str, str, float, float]] = []
     for sw in swings:
@@ -163,16 +173,11 @@ def tornado(forecast: Forecast, catalog: Catalog, pid: str, build: np.ndarray | 
         for side in (0, 1):
             acc = base_acc.copy()
             for orig, clone_names in sw.clones.items():
-                acc[rows.index(names.index(orig))] = sz.accelerators[names.index(clone_names[side])]
+                acc[rows.index(names.index(orig))] = sz.accelerators[names.index(clone_names[side])][..., :1]
             columns.append(acc)
-    for name, unit in PERFORMANCE.items():
-        fig = plat.figure(name)
-        if fig is None or not fig.is_range:
-            continue
-        lo, hi = _quantiles(fig)
+    for i, (name, unit, lo, hi) in enumerate(pins):
         entries.append((f"catalog: {name}", unit, lo, hi))
-        for v in (lo, hi):
-            columns.append(size(base_fc, _pin(catalog, pid, name, v), [pid], 1, 0).accelerators)
+        columns += [sz.accelerators[rows][..., 1 + 2 * i:2 + 2 * i], sz.accelerators[rows][..., 2 + 2 * i:3 + 2 * i]]
     acc = np.concatenate(columns, axis=-1)
     budget_swings = [(n, spec) for n, spec in BUDGET.items() if (f := plat.figure(n)) is not None and f.is_range]
     fac = catalog.facility["facility_capex_usd_per_it_mw"]

@@ -178,3 +178,30 @@ def test_pareto_curve_is_a_frontier_with_the_target(small_plan):
         final = small_plan["platforms"][pid]["workloads"]["chat"]["years"]["2029"]
         user = 1000 / final["tpot_ms"]
         assert any(p["tokens_per_s_per_user"] >= user * 0.999 for p in pts)
+
+
+def test_tornado_performance_swing_equals_a_plan_of_the_pinned_catalog():
+    """Trn3's HBM-bandwidth range at its P10 and P90, evaluated as extra catalog scenarios of the
+    tornado's one engine run, gives the domains of plans sized on their own with the catalog pinned
+    there (the national example, where the two ends differ)."""
+    import dataclasses
+
+    from sizing.forecast import load_forecast
+    from sizing.tornado import tornado
+    from tests.conftest import EXAMPLE
+
+    fc = load_forecast(EXAMPLE)
+    cat = load_catalog()
+    pid, name = "trn3", "hbm_tb_per_s"
+    base_plan = make_plan(_deterministic(fc), platforms=[pid], samples=1)
+    build = np.array([r["mode"] == "build" for r in base_plan["platforms"][pid]["training"]])
+    entry = next(e for e in tornado(fc, cat, pid, build) if e["input"] == f"catalog: {name}")
+    assert entry["low_result"] != entry["high_result"]  # the two ends tell a swap apart
+    final = str(fc.years[-1])
+    plat = cat.platforms[pid]
+    for side in ("low", "high"):
+        value = entry[f"{side}_value"]
+        figures = {**plat.figures, name: dataclasses.replace(plat.figures[name], low=value, high=value)}
+        pinned = dataclasses.replace(cat, platforms={**cat.platforms, pid: dataclasses.replace(plat, figures=figures)})
+        alone = make_plan(_deterministic(fc), platforms=[pid], samples=1, catalog=pinned)
+        assert entry[f"{side}_result"] == alone["platforms"][pid]["years"][final]["domains"]["provisioned"]
