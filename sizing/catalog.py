@@ -337,7 +337,8 @@ class Scenarios:
     domain_capex_usd: np.ndarray  # NaN where no capex figure
     accelerator_hour_usd: np.ndarray  # NaN where no price
     facility_capex_usd_per_w: np.ndarray  # (K,)
-    residual: np.ndarray  # lognormal multiplier on throughput; 1 in scenario 0
+    residual: np.ndarray  # lognormal multiplier on serving throughput; 1 in scenario 0
+    training_residual: np.ndarray  # the same draw at the training residual's sigma (training throughput)
     eff: dict[str, np.ndarray]  # efficiency constant name -> (P, 1)
 
     @property
@@ -392,6 +393,10 @@ def scenarios(catalog: Catalog, platform_ids: list[str], count: int, seed: int =
     sigma = np.array([catalog.prediction_sigma(p, stack=st) for p, st in zip(plats, chosen, strict=True)])[:, None]
     residual = np.exp(sigma * z - 0.5 * sigma**2)
     residual[:, 0] = 1.0
+    sigma_t = np.array([catalog.prediction_sigma(p, "training", stack=st)
+                        for p, st in zip(plats, chosen, strict=True)])[:, None]
+    training_residual = np.exp(sigma_t * z - 0.5 * sigma_t**2)  # one draw: a platform's serving and
+    training_residual[:, 0] = 1.0  # training errors move together, each at its own spread
     effs = [catalog.efficiency[st] for st in chosen]
     eff_names = sorted({name for e in catalog.efficiency.values() for name in e.figures})
     eff = {name: np.array([[e.value(name) if name in e.figures else np.nan] for e in effs]) for name in eff_names}
@@ -412,5 +417,6 @@ def scenarios(catalog: Catalog, platform_ids: list[str], count: int, seed: int =
         accelerator_hour_usd=per(5, "accelerator_hour_usd", 1.0),
         facility_capex_usd_per_w=fac,
         residual=residual,
+        training_residual=training_residual,
         eff=eff,
     )

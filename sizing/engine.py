@@ -573,7 +573,7 @@ def training_need(catalog: Catalog, models: ModelArrays, precisions: list[str], 
         samples, run(deadline_s), at(peak), at(sc.eff["mfu_at_1024"][None]), at(sc.eff["mfu_scale_exponent"][None]),
         at(ratio),
     )
-    n = n / at(sc.residual[None])
+    n = n / at(sc.training_residual[None])  # the training calibration's spread, not serving's
     floor = training.memory_floor(
         run(models.total_params), catalog.training["state_bytes_per_param"].nominal,
         catalog.training["activation_overhead"].nominal, at(sc.hbm_bytes[None]), usable,

@@ -177,3 +177,22 @@ def test_closed_pipe_is_not_a_traceback():
            "echo ${PIPESTATUS[0]}")
     done = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120)
     assert "Traceback" not in done.stderr and done.stdout.strip() in ("0", "141")
+
+
+def test_training_draws_use_the_training_residual_spread():
+    """A platform's training throughput is drawn at its training calibration's sigma (Trainium: a wide
+    prior, no training row), on the same normal draw as its serving residual; scenario 0 is nominal."""
+    import numpy as np
+
+    from sizing.catalog import load_catalog, scenarios
+
+    cat = load_catalog()
+    sc = scenarios(cat, ["trn3", "gb300_nvl72"], 16, 7)
+    for j, pid in enumerate(sc.platform_ids):
+        s_serve = cat.prediction_sigma(cat.platforms[pid], stack=sc.stacks[j])
+        s_train = cat.prediction_sigma(cat.platforms[pid], "training", stack=sc.stacks[j])
+        z = (np.log(sc.residual[j, 1:]) + 0.5 * s_serve**2) / s_serve
+        assert np.allclose(sc.training_residual[j, 1:], np.exp(s_train * z - 0.5 * s_train**2))
+        assert sc.training_residual[j, 0] == 1.0
+    # Trainium's training spread (a prior) is wider than NVIDIA's fitted one, so are its draws
+    assert np.std(np.log(sc.training_residual[0, 1:])) > np.std(np.log(sc.training_residual[1, 1:]))
