@@ -39,6 +39,10 @@ READ_TIMEOUT_S = 20.0
 BUDGET_S = 120.0
 MAX_PAGES = 1000  # 1,000 pages of up to 1,000 items: far beyond any factory; a loop that never ends stops here
 FILTER_VALUES = 200  # EC2 refuses a filter with more values than this
+# Global Accelerator is global, but its API is served from US West (Oregon) only: "you must specify the US West
+# (Oregon) Region to create, update, or otherwise work with accelerators" (AWS Global Accelerator API reference,
+# CreateAccelerator; boto3's globalaccelerator docs). Verify only lists there, whatever the factory's region.
+GA_REGION = "us-west-2"
 
 CREDENTIAL_CODES = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
                     "AuthFailure", "InvalidAccessKeyId", "SignatureDoesNotMatch", "IncompleteSignature",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from infra.aws import BUDGET_S, Budget, explain, session_clients
+from infra.aws import BUDGET_S, GA_REGION, Budget, explain, session_clients
 from sizing.words import plural
 
 BLOCKING, WARNING, OK = "blocking", "warning", "ok"
@@ -47,6 +47,8 @@ class Clients:
     ec2_local_gateway: Any = None  # local-gateway route tables and routes (moto lacks them: tests stub this slot)
     directconnect: Any = None
     lattice: Any = None  # VPC Lattice
+    elbv2: Any = None  # load balancers (what a Global Accelerator endpoint may name)
+    globalaccelerator: Any = None  # Global Accelerator: its API is served from us-west-2 only (verify_links.GA_REGION)
 
     budget: Budget | None = None
 
@@ -63,8 +65,10 @@ class Clients:
         made = session_clients(region, {"ec2": "ec2", "sts": "sts", "quotas": "service-quotas",
                                         "bedrock": "bedrock", "kms": "kms", "s3": "s3", "cloudtrail": "cloudtrail",
                                         "resolver": "route53resolver", "sagemaker": "sagemaker",
-                                        "directconnect": "directconnect", "lattice": "vpc-lattice"},
+                                        "directconnect": "directconnect", "lattice": "vpc-lattice",
+                                        "elbv2": "elbv2"},
                                budget, **timeouts)
+        made.update(session_clients(GA_REGION, {"globalaccelerator": "globalaccelerator"}, budget, **timeouts))
         return Clients(region=region, ec2_capacity=made["ec2"], ec2_interfaces=made["ec2"],
                        ec2_client_vpn=made["ec2"], ec2_local_gateway=made["ec2"], budget=budget, **made)
 

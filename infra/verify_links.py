@@ -1,19 +1,21 @@
 """Verify's reads of the factory's remaining links, as infra/rules.py resources (same ``res`` contract as
 infra/verify_network.py): Direct Connect, VPC Lattice, Elastic IPs, local-gateway route tables (Outposts / AI
-Factory sites) and the network isolation of the SageMaker models behind the factory's endpoints.
+Factory sites), the network isolation of the SageMaker models behind the factory's endpoints, and Global
+Accelerator accelerators fronting anything in the factory's VPC.
 
 Each becomes the Pulumi type the program would use for it, so the rules that judge the program judge the live
 account too (no-external-network, no-internet-path, sagemaker-no-internet). API shapes: botocore's service models
 (EC2 SearchLocalGatewayRoutes, DescribeLocalGatewayRouteTableVpcAssociations, DescribeAddresses; Direct Connect
 DescribeVirtualInterfaces, DescribeDirectConnectGatewayAssociations; VPC Lattice ListServiceNetworkVpcAssociations;
-SageMaker ListEndpoints, DescribeEndpoint, DescribeEndpointConfig, DescribeModel).
+SageMaker ListEndpoints, DescribeEndpoint, DescribeEndpointConfig, DescribeModel; Global Accelerator
+ListAccelerators, ListListeners, ListEndpointGroups and their custom-routing twins; ELBv2 DescribeLoadBalancers).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from infra.aws import MAX_PAGES, UnreadableError, need, pages
+from infra.aws import GA_REGION, MAX_PAGES, UnreadableError, need, pages
 from infra.findings import Clients
 from infra.verify_network import Res, _ec2, _live, client, transit_attachments, vpn_gateways
 
@@ -86,13 +88,59 @@ def lattice(clients: Clients, vpc: str, res: Res) -> None:
 
 
 def elastic_ips(clients: Clients, vpc: str, res: Res) -> None:
-    """Elastic IPs associated with a network interface of the VPC (DescribeAddresses has no VPC filter)."""
+    """Elastic IPs associated with a network interface of the VPC."""
+    for a in _vpc_addresses(clients, vpc):
+        res("aws:ec2/eip:Eip", a.get("AllocationId") or a.get("PublicIp"), {
+            "domain": a.get("Domain"), "networkInterface": a["NetworkInterfaceId"], "publicIp": a.get("PublicIp")})
+
+
+def _vpc_addresses(clients: Clients, vpc: str) -> list[dict[str, Any]]:
+    """Addresses associated with a network interface of the VPC (DescribeAddresses has no VPC filter)."""
     enis = {n["NetworkInterfaceId"] for n in _ec2(clients, "describe_network_interfaces", "NetworkInterfaces",
                                                    ("vpc-id", vpc))}
-    for a in need(clients.ec2.describe_addresses(), "Addresses"):
-        if a.get("NetworkInterfaceId") in enis:
-            res("aws:ec2/eip:Eip", a.get("AllocationId") or a.get("PublicIp"), {
-                "domain": a.get("Domain"), "networkInterface": a["NetworkInterfaceId"], "publicIp": a.get("PublicIp")})
+    return [a for a in need(clients.ec2.describe_addresses(), "Addresses") if a.get("NetworkInterfaceId") in enis]
+
+
+def global_accelerator(clients: Clients, vpc: str, res: Res) -> None:
+    """Accelerators with an endpoint in the VPC: a standard one naming one of its load balancers, Elastic IPs or
+    instances, a custom-routing one naming one of its subnets. Each is an internet edge in front of the factory,
+    judged as the program's own Global Accelerator would be (no-internet-path), enabled or not (it can be
+    enabled at any time). The API is read in GA_REGION; only accelerator metadata is listed there."""
+    ga = client(clients, "globalaccelerator", "globalaccelerator", region=GA_REGION)
+    kinds = (("list_accelerators", "list_listeners", "list_endpoint_groups"),
+             ("list_custom_routing_accelerators", "list_custom_routing_listeners",
+              "list_custom_routing_endpoint_groups"))
+    ours: set[str] | None = None  # the VPC's resource ids, read only once an accelerator exists
+    for list_accelerators, list_listeners, list_groups in kinds:
+        for acc in pages(ga, list_accelerators, "Accelerators"):
+            arn = need(acc, "AcceleratorArn")
+            endpoints = _endpoint_ids(ga, arn, list_listeners, list_groups)
+            if endpoints and ours is None:
+                ours = _vpc_resource_ids(clients, vpc)
+            hits = sorted(endpoints & (ours or set()))
+            if hits:
+                res("aws:globalaccelerator/accelerator:Accelerator", arn, {
+                    "name": acc.get("Name"), "enabled": acc.get("Enabled"), "endpoints": hits})
+
+
+def _endpoint_ids(ga: Any, accelerator_arn: str, list_listeners: str, list_groups: str) -> set[str]:
+    """Every endpoint id an accelerator's endpoint groups name (all its listeners, all pages)."""
+    ids: set[str] = set()
+    for listener in pages(ga, list_listeners, "Listeners", AcceleratorArn=accelerator_arn):
+        for group in pages(ga, list_groups, "EndpointGroups", ListenerArn=need(listener, "ListenerArn")):
+            ids |= {e["EndpointId"] for e in group.get("EndpointDescriptions", []) if e.get("EndpointId")}
+    return ids
+
+
+def _vpc_resource_ids(clients: Clients, vpc: str) -> set[str]:
+    """What a Global Accelerator endpoint can name inside the VPC: load balancer ARNs, Elastic IP allocation ids,
+    instance ids and (custom routing) subnet ids."""
+    lbs = pages(client(clients, "elbv2", "elbv2"), "describe_load_balancers", "LoadBalancers")
+    ids = {lb["LoadBalancerArn"] for lb in lbs if lb.get("VpcId") == vpc and lb.get("LoadBalancerArn")}
+    ids |= {a["AllocationId"] for a in _vpc_addresses(clients, vpc) if a.get("AllocationId")}
+    ids |= {i["InstanceId"] for r in _ec2(clients, "describe_instances", "Reservations", ("vpc-id", vpc))
+            for i in r.get("Instances", [])}
+    return ids | {s["SubnetId"] for s in _ec2(clients, "describe_subnets", "Subnets", ("vpc-id", vpc))}
 
 
 def sagemaker_models(clients: Clients, name: str, res: Res) -> None:

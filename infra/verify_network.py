@@ -130,12 +130,12 @@ def transit_attachments(clients: Clients, vpc: str) -> list[dict[str, Any]]:
                       ("vpc-id", vpc)))
 
 
-def client(clients: Clients, slot: str, service: str) -> Any:
+def client(clients: Clients, slot: str, service: str, region: str | None = None) -> Any:
     """``clients.<slot>`` (``Clients.for_region`` fills every slot lazily; a test's Clients may leave one
-    empty), else a lazy client made through the AWS boundary."""
+    empty), else a lazy client made through the AWS boundary, in ``region`` (default: the factory's)."""
     found = getattr(clients, slot)
     if found is None:
-        found = session_clients(clients.region, {slot: service}, clients.budget or Budget())[slot]
+        found = session_clients(region or clients.region, {slot: service}, clients.budget or Budget())[slot]
         setattr(clients, slot, found)
     return found
 

@@ -19,6 +19,7 @@ import yaml
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from infra.aws import GA_REGION
 from infra.blueprint import GATEWAY_ENDPOINTS, INTERFACE_ENDPOINTS
 from infra.components.data import PURPOSES
 from infra.findings import BLOCKING, Clients
@@ -95,7 +96,8 @@ def reservation(cr: str, count: int, *, itype: str = "trn2.48xlarge", zone: str 
 
 def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserved: int = 0,
             models=(BASE_MODEL, f"{BASE_MODEL}:128k"), efa_per_instance: int = 16, instance_ids=(),
-            subnets_quota: float = 200, provisioned=None, reservations=None, client_vpn=()) -> Clients:
+            subnets_quota: float = 200, provisioned=None, reservations=None, client_vpn=(),
+            ga_denied: bool = False) -> Clients:
     """offerings=None: the stack reserves capacity (reservations stubbed); a number: Capacity Blocks.
 
     reservations: the answer to DescribeCapacityReservations by id (capacityType existing), or an error code.
@@ -170,6 +172,16 @@ def clients(*, trn_vcpus: float = 100_000, offerings: int | None = None, reserve
     for _ in range(2):  # one per gateway of the VPC (a test adds at most two)
         dx.add_response("describe_direct_connect_gateway_associations", {"directConnectGatewayAssociations": []})
     dx.activate()
+    # STUBBED: moto has no Global Accelerator (its API is served from us-west-2 only)
+    c.globalaccelerator = s.client("globalaccelerator", region_name=GA_REGION)
+    ga = Stubber(c.globalaccelerator)
+    if ga_denied:  # as the organization guardrails answer (globalaccelerator:* and us-west-2 denied)
+        ga.add_client_error("list_accelerators", service_error_code="AccessDeniedException",
+                            service_message="explicit deny in a service control policy", http_status_code=400)
+    else:
+        ga.add_response("list_accelerators", {"Accelerators": []})
+        ga.add_response("list_custom_routing_accelerators", {"Accelerators": []})
+    ga.activate()
     return c
 
 
@@ -405,6 +417,18 @@ def test_verify_passes_a_matching_account(aws, stack):
     result = verify(settings, bp, clients(instance_ids=all_instances(f)))
     assert not result.blocking, result.render("")
     assert any(x.check == "sovereignty" for x in result.findings)
+
+
+def test_verify_under_the_guardrails_warns_that_global_accelerator_was_not_read(aws, stack):
+    """The organization SCPs deny Global Accelerator (and us-west-2, where its API is): a denied read is a
+    warning naming why and how to look once, not a blocking finding on every governed account."""
+    settings, bp = stack()
+    f = build_factory(bp)
+    result = verify(settings, bp, clients(instance_ids=all_instances(f), ga_denied=True))
+    assert not result.blocking, result.render("")
+    (ga,) = [x for x in result.findings if x.check == "sovereignty:global-accelerator"]
+    assert ga.severity == "warning" and ga.message.startswith("not checked: ListAccelerators failed")
+    assert "guardrails" in ga.message and "list-accelerators --region us-west-2" in ga.fix
 
 
 def test_verify_finds_an_instance_missing_from_a_pod_group(aws, stack):
